@@ -1,0 +1,15 @@
+"""minitorch_cnn: convolutional networks in NumPy, with every backward pass written out.
+
+Activations are NHWC (batch, height, width, channels); parameters and
+``state_dict`` keys are PyTorch's. See docs/conventions.md.
+"""
+from ._threading import configure as _configure_threads
+
+_configure_threads()  # before anything imports Numba
+
+from . import kernels, nn  # noqa: E402
+from .gradcheck import gradcheck  # noqa: E402
+from .nn.init import manual_seed  # noqa: E402
+
+__version__ = "0.1.0"
+__all__ = ["nn", "kernels", "gradcheck", "manual_seed"]

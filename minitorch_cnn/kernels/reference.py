@@ -1,0 +1,97 @@
+"""Pure-NumPy reference kernels: short enough to teach from, exact enough to test against.
+
+Every function here has a Numba twin in ``numba_kernels.py`` with the same
+signature, and the tests prove the two equal. All arrays are NHWC:
+``x`` has shape ``(N, H, W, C)``. A window position ``(oh, ow)`` covers input
+rows ``oh*sh - ph ... oh*sh - ph + kh - 1`` (and likewise for columns); rows
+outside the image are padding.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def out_size(size, k, s, p):
+    """Output length of a window of size k, stride s, padding p over `size` pixels."""
+    return (size + 2 * p - k) // s + 1
+
+
+def windows(x, kh, kw, sh, sw, ph, pw, pad_value=0.0):
+    """All pooling/convolution windows of x, as a view of shape (N, OH, OW, KH, KW, C).
+
+    The padded image is built once; the windows are a strided view of it
+    (no copy until the caller reshapes).
+    """
+    xp = np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0)), constant_values=pad_value)
+    win = sliding_window_view(xp, (kh, kw), axis=(1, 2))  # (N, H', W', C, KH, KW)
+    return win[:, ::sh, ::sw].transpose(0, 1, 2, 4, 5, 3)
+
+
+def im2col(x, kh, kw, sh, sw, ph, pw):
+    """Unfold x (N, H, W, C) into rows of patches: (N*OH*OW, KH*KW*C).
+
+    Row ``(n, oh, ow)`` holds the window at that output position, ordered
+    (kernel row, kernel column, channel), which matches a weight reshaped
+    from PyTorch's (O, C, KH, KW) to (KH, KW, C, O).
+    """
+    win = windows(x, kh, kw, sh, sw, ph, pw)
+    n, oh, ow = win.shape[:3]
+    return win.reshape(n * oh * ow, kh * kw * x.shape[3])
+
+
+def col2im(cols, x_shape, kh, kw, sh, sw, ph, pw):
+    """The adjoint of im2col: add every patch row back onto the image it came from.
+
+    ``cols`` is (N*OH*OW, KH*KW*C); returns (N, H, W, C). Where windows
+    overlap, their contributions add up.
+    """
+    n, h, w, c = x_shape
+    oh, ow = out_size(h, kh, sh, ph), out_size(w, kw, sw, pw)
+    patches = cols.reshape(n, oh, ow, kh, kw, c)
+    xp = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            xp[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :] += patches[:, :, :, i, j, :]
+    return xp[:, ph:ph + h, pw:pw + w, :]
+
+
+def maxpool_forward(x, kh, kw, sh, sw, ph, pw):
+    """Max over each window. Returns (out, argmax), both (N, OH, OW, C).
+
+    ``argmax`` is the flat index ``row * W + col`` of the winning input pixel
+    (the first one in reading order on ties, as PyTorch). Padding is -inf, so
+    it never wins.
+    """
+    n, h, w, c = x.shape
+    win = windows(x, kh, kw, sh, sw, ph, pw, pad_value=-np.inf)
+    oh, ow = win.shape[1:3]
+    flat = win.reshape(n, oh, ow, kh * kw, c)
+    local = flat.argmax(axis=3)                      # index inside the window
+    out = np.take_along_axis(flat, local[:, :, :, None, :], axis=3)[:, :, :, 0, :]
+    rows = np.arange(oh)[:, None, None] * sh - ph + local // kw   # (N, OH, OW, C)
+    cols = np.arange(ow)[None, :, None] * sw - pw + local % kw
+    return out, rows * w + cols
+
+
+def maxpool_backward(grad_out, argmax, x_shape):
+    """Route each output gradient to the input pixel that won its window.
+
+    Overlapping windows may pick the same pixel; their gradients add up.
+    """
+    n, h, w, c = x_shape
+    dx = np.zeros((n, h * w, c), dtype=grad_out.dtype)
+    batch = np.arange(n)[:, None, None, None]
+    chan = np.arange(c)[None, None, None, :]
+    np.add.at(dx, (batch, argmax, chan), grad_out)
+    return dx.reshape(n, h, w, c)
+
+
+def avgpool_forward(x, kh, kw, sh, sw, ph, pw):
+    """Mean over each window, padding counted as zeros (PyTorch's count_include_pad=True)."""
+    return windows(x, kh, kw, sh, sw, ph, pw).mean(axis=(3, 4), dtype=x.dtype)
+
+
+def avgpool_backward(grad_out, x_shape, kh, kw, sh, sw, ph, pw):
+    """Each window spreads grad/(kh*kw) evenly over its pixels: a col2im of the broadcast gradient."""
+    n, oh, ow, c = grad_out.shape
+    share = np.broadcast_to(grad_out[:, :, :, None, None, :] / (kh * kw), (n, oh, ow, kh, kw, c))
+    return col2im(share.reshape(n * oh * ow, kh * kw * c), x_shape, kh, kw, sh, sw, ph, pw)

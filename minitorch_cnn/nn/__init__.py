@@ -1,0 +1,13 @@
+"""Layers with explicit forward and backward passes, PyTorch's names and parameter shapes."""
+from .activation import ReLU
+from .conv import Conv2d
+from .init import manual_seed
+from .linear import Flatten, Linear
+from .loss import CrossEntropyLoss
+from .module import Identity, Module, Parameter, Sequential
+from .normalization import BatchNorm2d
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+
+__all__ = ["Module", "Parameter", "Sequential", "Identity", "Conv2d", "BatchNorm2d", "ReLU",
+           "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Linear", "Flatten",
+           "CrossEntropyLoss", "manual_seed"]

@@ -1,0 +1,67 @@
+"""Input validation shared by the layers: clear errors instead of silent broadcasting."""
+import numpy as np
+
+
+def pair(value, name, layer):
+    """An int or a pair of ints -> a pair of ints."""
+    if isinstance(value, (int, np.integer)):
+        return int(value), int(value)
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
+            isinstance(v, (int, np.integer)) for v in value):
+        return int(value[0]), int(value[1])
+    raise TypeError(f"{layer}: {name} must be an int or a pair of ints, got {value!r}")
+
+
+def check_input(layer, x, ndim, channels=None, dtype=None):
+    """Check that x is a floating array of rank `ndim` (last axis = channels, NHWC).
+
+    `layer` is the layer object, named in every message; `dtype` (if given) is
+    the dtype of the layer's parameters, which the input must match.
+    """
+    name = type(layer).__name__
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy array, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{name}: expected a floating-point input (float32 or float64), "
+                        f"got dtype {x.dtype}")
+    if x.ndim != ndim:
+        what = "a 4-D NHWC input (batch, height, width, channels)" if ndim == 4 \
+            else f"a {ndim}-D input"
+        raise ValueError(f"{name}: expected {what}, got shape {x.shape}")
+    if channels is not None and x.shape[-1] != channels:
+        hint = ""
+        if ndim == 4 and x.shape[1] == channels:
+            hint = " (this looks like NCHW; minitorch_cnn is NHWC: use x.transpose(0, 2, 3, 1))"
+        raise ValueError(f"{name}: expected {channels} channels in the last axis, "
+                         f"got shape {x.shape}{hint}")
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(f"{name}: input dtype {x.dtype} does not match the parameters' "
+                        f"dtype {dtype}; cast one of them (e.g. model.to(np.{x.dtype}))")
+
+
+def check_grad(layer, grad_out):
+    """Validate grad_out against what forward cached, hand the cache over and free it.
+
+    Every layer's forward stores ``layer._cache = (output_shape, *saved)``;
+    backward consumes it (so its memory is released right after use) and
+    receives ``saved``.
+    """
+    name = type(layer).__name__
+    if layer._cache is None:
+        raise RuntimeError(f"{name}.backward called before forward (nothing cached; "
+                           "each forward allows one backward)")
+    out_shape, *saved = layer._cache
+    if not isinstance(grad_out, np.ndarray) or grad_out.shape != tuple(out_shape):
+        got = grad_out.shape if isinstance(grad_out, np.ndarray) else type(grad_out).__name__
+        raise ValueError(f"{name}.backward: expected a gradient of the output's shape "
+                         f"{tuple(out_shape)}, got {got}")
+    layer._cache = None
+    return saved
+
+
+def check_window(layer, size, k, s, p, axis):
+    """Output length of a window (k, stride s, padding p) over `size` pixels; error if it does not fit."""
+    if size + 2 * p < k:
+        raise ValueError(f"{type(layer).__name__}: kernel size {k} is larger than the padded "
+                         f"input ({size} + 2*{p} = {size + 2 * p}) along {axis}")
+    return (size + 2 * p - k) // s + 1

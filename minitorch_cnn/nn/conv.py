@@ -1,0 +1,68 @@
+"""Conv2d: a convolution as im2col + one matrix multiply (NHWC activations)."""
+import numpy as np
+
+from .. import kernels
+from ._checks import check_grad, check_input, check_window, pair
+from .init import uniform_fan_in
+from .module import Module, Parameter
+
+
+class Conv2d(Module):
+    r"""2-D convolution (cross-correlation, as PyTorch), NHWC in and out.
+
+    Shapes: x (N, H, W, C) -> y (N, OH, OW, O), OH = (H + 2 ph - kh) // sh + 1.
+    Parameters in PyTorch's layout: weight (O, C, kh, kw), bias (O,).
+
+    Forward:  y[n,i,j,o] = b[o] + sum_{p,q,c} x_pad[n, i*sh+p, j*sw+q, c] W[o,c,p,q]
+      im2col lays every window out as a row, X_col (N*OH*OW, kh*kw*C), and the
+      weight as W_col (kh*kw*C, O), so  Y = X_col @ W_col + b.
+    Backward, with G = dL/dY reshaped to (N*OH*OW, O):
+      dW_col = X_col^T @ G,   db = sum of G over rows,
+      dX_col = G @ W_col^T,   dx = col2im(dX_col)  (overlapping windows add up).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 bias=True, rng=None, dtype=np.float32):
+        super().__init__()
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d")
+        self.stride = pair(stride, "stride", "Conv2d")
+        self.padding = pair(padding, "padding", "Conv2d")
+        kh, kw = self.kernel_size
+        fan_in = self.in_channels * kh * kw
+        self.weight = Parameter(uniform_fan_in((out_channels, in_channels, kh, kw), fan_in, rng, dtype))
+        self.bias = Parameter(uniform_fan_in((out_channels,), fan_in, rng, dtype)) if bias else None
+        self._cache = None
+
+    def _weight_col(self):
+        """(O, C, kh, kw) -> (kh*kw*C, O), the row order im2col produces."""
+        return self.weight.data.transpose(2, 3, 1, 0).reshape(-1, self.out_channels)
+
+    def forward(self, x):
+        check_input(self, x, 4, self.in_channels, self.weight.dtype)
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        n, h, w, _ = x.shape
+        oh = check_window(self, h, kh, sh, ph, "height")
+        ow = check_window(self, w, kw, sw, pw, "width")
+        cols = kernels.im2col(x, kh, kw, sh, sw, ph, pw)            # (N*OH*OW, kh*kw*C)
+        y = cols @ self._weight_col()                                # (N*OH*OW, O)
+        if self.bias is not None:
+            y += self.bias.data
+        y = y.reshape(n, oh, ow, self.out_channels)
+        self._cache = (y.shape, x.shape, cols)
+        return y
+
+    def backward(self, grad_out):
+        x_shape, cols = check_grad(self, grad_out)
+        g = grad_out.reshape(-1, self.out_channels)                  # (N*OH*OW, O)
+        kh, kw = self.kernel_size
+        dw_col = cols.T @ g                                          # (kh*kw*C, O)
+        self.weight.grad += dw_col.reshape(kh, kw, self.in_channels, -1).transpose(3, 2, 0, 1)
+        if self.bias is not None:
+            self.bias.grad += g.sum(axis=0)
+        dcols = g @ self._weight_col().T                             # (N*OH*OW, kh*kw*C)
+        return kernels.col2im(dcols, x_shape, kh, kw, *self.stride, *self.padding)
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}")

@@ -1,0 +1,70 @@
+"""Linear and Flatten: the classifier head."""
+import numpy as np
+
+from ._checks import check_grad, check_input
+from .init import uniform_fan_in
+from .module import Module, Parameter
+
+
+class Linear(Module):
+    r"""Fully connected layer, y = x W^T + b.
+
+    Shapes: x (N, in_features) -> y (N, out_features);
+    weight (out_features, in_features), bias (out_features,) as in PyTorch.
+    Backward with G = dL/dy (N, out):
+      dW = G^T x,   db = sum_n G[n],   dx = G W.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32):
+        super().__init__()
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.weight = Parameter(uniform_fan_in((out_features, in_features), in_features, rng, dtype))
+        self.bias = Parameter(uniform_fan_in((out_features,), in_features, rng, dtype)) if bias else None
+        self._cache = None
+
+    def forward(self, x):
+        check_input(self, x, 2, self.in_features, self.weight.dtype)
+        y = x @ self.weight.data.T
+        if self.bias is not None:
+            y += self.bias.data
+        self._cache = (y.shape, x)
+        return y
+
+    def backward(self, grad_out):
+        (x,) = check_grad(self, grad_out)
+        self.weight.grad += grad_out.T @ x
+        if self.bias is not None:
+            self.bias.grad += grad_out.sum(axis=0)
+        return grad_out @ self.weight.data
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, " \
+               f"bias={self.bias is not None}"
+
+
+class Flatten(Module):
+    """(N, H, W, C) -> (N, C*H*W) in PyTorch's (C, H, W) order; a 2-D input passes through.
+
+    Flattening in PyTorch's channel-major order keeps a following Linear
+    weight-compatible with PyTorch even though activations here are NHWC.
+    Backward undoes the same reshape and transpose.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._cache = None
+
+    def forward(self, x):
+        if not isinstance(x, np.ndarray) or x.ndim not in (2, 4):
+            got = x.shape if isinstance(x, np.ndarray) else type(x).__name__
+            raise ValueError(f"Flatten: expected a 4-D NHWC or a 2-D input, got {got}")
+        y = x if x.ndim == 2 else x.transpose(0, 3, 1, 2).reshape(x.shape[0], -1)
+        self._cache = (y.shape, x.shape)
+        return y
+
+    def backward(self, grad_out):
+        (x_shape,) = check_grad(self, grad_out)
+        if len(x_shape) == 2:
+            return grad_out
+        n, h, w, c = x_shape
+        return grad_out.reshape(n, c, h, w).transpose(0, 2, 3, 1)
