@@ -19,17 +19,20 @@ import numpy as np
 
 
 def numerical_gradient(f, v, h=1e-6):
-    """Centred differences of the scalar function f() with respect to the array v (changed in place, restored)."""
-    grad = np.zeros_like(v, dtype=np.float64)
-    flat, gflat = v.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + h
+    """Centred differences of the scalar function f() with respect to the array v (changed in place, restored).
+
+    v may be any writable array, a non-contiguous view included: entries are
+    perturbed through v itself, never through a reshaped copy.
+    """
+    grad = np.zeros(v.shape, dtype=np.float64)
+    for i in np.ndindex(v.shape):
+        old = v[i]
+        v[i] = old + h
         up = f()
-        flat[i] = old - h
+        v[i] = old - h
         down = f()
-        flat[i] = old
-        gflat[i] = (up - down) / (2 * h)
+        v[i] = old
+        grad[i] = (up - down) / (2 * h)
     return grad
 
 
