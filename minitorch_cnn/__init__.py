@@ -10,6 +10,8 @@ _configure_threads()  # before anything imports Numba
 from . import kernels, nn  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
 from .nn.init import manual_seed  # noqa: E402
+from . import interop, models  # noqa: E402
+from .summary import summary  # noqa: E402  (the function; the module stays importable by name)
 
 __version__ = "0.1.0"
-__all__ = ["nn", "kernels", "gradcheck", "manual_seed"]
+__all__ = ["nn", "kernels", "gradcheck", "manual_seed", "models", "interop", "summary"]
