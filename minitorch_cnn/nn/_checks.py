@@ -27,12 +27,14 @@ def check_input(layer, x, ndim, channels=None, dtype=None):
     if x.ndim != ndim:
         what = "a 4-D NHWC input (batch, height, width, channels)" if ndim == 4 \
             else f"a {ndim}-D input"
-        raise ValueError(f"{name}: expected {what}, got shape {x.shape}")
+        hint = " (add a Flatten before it)" if ndim == 2 and x.ndim == 4 else ""
+        raise ValueError(f"{name}: expected {what}, got shape {x.shape}{hint}")
     if channels is not None and x.shape[-1] != channels:
         hint = ""
         if ndim == 4 and x.shape[1] == channels:
             hint = " (this looks like NCHW; minitorch_cnn is NHWC: use x.transpose(0, 2, 3, 1))"
-        raise ValueError(f"{name}: expected {channels} channels in the last axis, "
+        what = "channels" if ndim == 4 else "features"
+        raise ValueError(f"{name}: expected {channels} {what} in the last axis, "
                          f"got shape {x.shape}{hint}")
     if dtype is not None and x.dtype != dtype:
         raise TypeError(f"{name}: input dtype {x.dtype} does not match the parameters' "
