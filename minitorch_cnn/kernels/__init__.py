@@ -2,34 +2,45 @@
 
 Two interchangeable backends with identical signatures:
 
-* ``reference`` -- short pure-NumPy twins, easy to read and to step through;
-* ``numba``     -- compiled Numba kernels (``numba_kernels.py``), the default.
+* ``numpy``  -- ``reference.py``: short pure-NumPy twins, easy to read and to
+  step through with a debugger;
+* ``numba``  -- ``numba_kernels.py``: compiled Numba loops, the default.
 
 Choose with the environment variable ``MINITORCH_KERNELS=numpy|numba`` (read at
-import) or at run time with :func:`set_backend`. Layers call the functions of
-this module, never a backend directly, so the switch covers the whole library.
-This package imports no layers.
+import), at run time with :func:`set_backend`, or for a block of code with
+``with use_backend("numpy"): ...``. Layers call the functions of this module,
+never a backend directly, so the switch covers the whole library.
+``NUMBA_DISABLE_JIT=1`` also works: the Numba kernels then run as plain Python.
+
+Shortcuts that need no kernel live here, in front of both backends: a 1x1
+convolution without padding needs no im2col (stride 1: the NHWC array *is* the
+column matrix; stride s: a strided subsample), and its col2im is a reshape
+(stride 1) or a strided scatter. This package imports no layers.
 """
+import contextlib
 import os
+import warnings
 
 import numpy as np
 
 from . import reference
 from .reference import out_size
 
-_BACKENDS = {"numpy": "reference", "reference": "reference", "numba": "numba"}
+_NAMES = {"numpy": "numpy", "reference": "numpy", "numba": "numba"}
 _active = reference
 
 
 def _load(name):
-    key = _BACKENDS.get(str(name).lower())
+    key = _NAMES.get(str(name).strip().lower())
     if key is None:
         raise ValueError(f"unknown kernel backend {name!r}: expected 'numba' or 'numpy'")
-    if key == "reference":
+    if key == "numpy":
         return reference
     try:
         from . import numba_kernels
-    except ImportError:  # Numba kernels not available: the NumPy twins serve
+    except ImportError as err:  # no Numba: the NumPy twins serve, and we say so
+        warnings.warn(f"minitorch_cnn: Numba kernels unavailable ({err}); using the NumPy "
+                      "reference kernels", RuntimeWarning, stacklevel=3)
         return reference
     return numba_kernels
 
@@ -47,10 +58,27 @@ def get_backend():
     return "numpy" if _active is reference else "numba"
 
 
+@contextlib.contextmanager
+def use_backend(name):
+    """``with use_backend("numpy"): ...`` -- switch for a block, then switch back."""
+    previous = set_backend(name)
+    try:
+        yield
+    finally:
+        set_backend(previous)
+
+
+# --------------------------------------------------------------- convolution
 def im2col(x, kh, kw, sh, sw, ph, pw):
-    """(N, H, W, C) -> (N*OH*OW, KH*KW*C). A 1x1 kernel without padding is just a (strided) reshape."""
+    """(N, H, W, C) -> (N*OH*OW, KH*KW*C), rows ordered (kernel row, kernel col, channel).
+
+    A 1x1 kernel without padding is a view (stride 1, contiguous x) or a
+    strided subsample: no kernel needed.
+    """
     if kh == kw == 1 and ph == pw == 0:
-        return x[:, ::sh, ::sw, :].reshape(-1, x.shape[3])
+        if sh != 1 or sw != 1:
+            x = x[:, ::sh, ::sw, :]
+        return np.ascontiguousarray(x).reshape(-1, x.shape[3])
     return _active.im2col(x, kh, kw, sh, sw, ph, pw)
 
 
@@ -66,7 +94,9 @@ def col2im(cols, x_shape, kh, kw, sh, sw, ph, pw):
     return _active.col2im(cols, x_shape, kh, kw, sh, sw, ph, pw)
 
 
+# ------------------------------------------------------------------- pooling
 def maxpool_forward(x, kh, kw, sh, sw, ph, pw):
+    """-> (out, argmax), both (N, OH, OW, C); argmax = flat input index row * W + col."""
     return _active.maxpool_forward(x, kh, kw, sh, sw, ph, pw)
 
 
@@ -80,6 +110,27 @@ def avgpool_forward(x, kh, kw, sh, sw, ph, pw):
 
 def avgpool_backward(grad_out, x_shape, kh, kw, sh, sw, ph, pw):
     return _active.avgpool_backward(grad_out, x_shape, kh, kw, sh, sw, ph, pw)
+
+
+# ----------------------------------------------------- BatchNorm, ReLU fused
+def channel_stats(x):
+    """Per-channel (mean, biased variance) of x (..., C), in x's dtype."""
+    return _active.channel_stats(x)
+
+
+def scale_shift(x, scale, shift, relu=False):
+    """x * scale + shift per channel, then max(., 0) if relu (BatchNorm [+ ReLU] forward)."""
+    return _active.scale_shift(x, scale, shift, relu)
+
+
+def batchnorm_backward(grad_out, x, mean, inv_std, scale, shift, relu=False, training=True):
+    """BatchNorm [+ fused ReLU] backward -> (dx, dgamma, dbeta); see reference.batchnorm_backward."""
+    return _active.batchnorm_backward(grad_out, x, mean, inv_std, scale, shift, relu, training)
+
+
+def relu_backward(grad_out, y):
+    """grad_out where ReLU's output y > 0, else 0."""
+    return _active.relu_backward(grad_out, y)
 
 
 _active = _load(os.environ.get("MINITORCH_KERNELS", "numba"))

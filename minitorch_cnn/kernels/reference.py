@@ -95,3 +95,56 @@ def avgpool_backward(grad_out, x_shape, kh, kw, sh, sw, ph, pw):
     n, oh, ow, c = grad_out.shape
     share = np.broadcast_to(grad_out[:, :, :, None, None, :] / (kh * kw), (n, oh, ow, kh, kw, c))
     return col2im(share.reshape(n * oh * ow, kh * kw * c), x_shape, kh, kw, sh, sw, ph, pw)
+
+
+# ------------------------------------------------- BatchNorm (+ ReLU), ReLU
+def channel_stats(x):
+    """Per-channel mean and biased variance of x (..., C) over every other axis.
+
+    Accumulated in float64 (a float32 sum over 25 600 rows loses digits),
+    returned in x's dtype.
+    """
+    rows = x.reshape(-1, x.shape[-1])
+    mean = rows.mean(axis=0, dtype=np.float64)
+    var = rows.var(axis=0, dtype=np.float64)
+    return mean.astype(x.dtype), var.astype(x.dtype)
+
+
+def scale_shift(x, scale, shift, relu=False):
+    """y = x * scale + shift per channel, then max(y, 0) if relu.
+
+    With scale = gamma / sqrt(var + eps) and shift = beta - mean * scale this
+    is BatchNorm's normalise-and-affine, and with relu=True also the ReLU
+    that follows it.
+    """
+    y = x * scale + shift
+    if relu:
+        np.maximum(y, 0, out=y)
+    return y
+
+
+def batchnorm_backward(grad_out, x, mean, inv_std, scale, shift, relu=False, training=True):
+    """Backward of y = [relu](scale_shift(x)) for BatchNorm -> (dx, dgamma, dbeta).
+
+    With the ReLU fused, its mask is recomputed from x: g = grad * [x scale + shift > 0].
+    Then, over the M = x.size / C values of each channel, x_hat = (x - mean) * inv_std:
+      dbeta = sum g,   dgamma = sum g x_hat,
+      dx = scale * (g - (dbeta + x_hat dgamma) / M)   in training,
+      dx = scale * g                                   in eval (constant statistics).
+    """
+    g = grad_out
+    if relu:
+        g = np.where(x * scale + shift > 0, grad_out, 0).astype(grad_out.dtype, copy=False)
+    axes = tuple(range(x.ndim - 1))
+    x_hat = (x - mean) * inv_std
+    dbeta = g.sum(axis=axes, dtype=np.float64).astype(g.dtype)
+    dgamma = (g * x_hat).sum(axis=axes, dtype=np.float64).astype(g.dtype)
+    if not training:
+        return g * scale, dgamma, dbeta
+    m = g.size // g.shape[-1]
+    return scale * (g - (dbeta + x_hat * dgamma) / m), dgamma, dbeta
+
+
+def relu_backward(grad_out, y):
+    """dx = grad_out where ReLU's output y > 0, else 0 (the gradient at 0 is 0)."""
+    return np.where(y > 0, grad_out, 0).astype(grad_out.dtype, copy=False)

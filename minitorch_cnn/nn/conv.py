@@ -17,7 +17,8 @@ class Conv2d(Module):
       im2col lays every window out as a row, X_col (N*OH*OW, kh*kw*C), and the
       weight as W_col (kh*kw*C, O), so  Y = X_col @ W_col + b.
     Backward, with G = dL/dY reshaped to (N*OH*OW, O):
-      dW_col = X_col^T @ G,   db = sum of G over rows,
+      dW_col = X_col^T @ G  (computed as its transpose G^T X_col, PyTorch's row
+      order),   db = sum of G over rows,
       dX_col = G @ W_col^T,   dx = col2im(dX_col)  (overlapping windows add up).
     """
 
@@ -35,8 +36,16 @@ class Conv2d(Module):
         self._cache = None
 
     def _weight_col(self):
-        """(O, C, kh, kw) -> (kh*kw*C, O), the row order im2col produces."""
-        return self.weight.data.transpose(2, 3, 1, 0).reshape(-1, self.out_channels)
+        """(O, C, kh, kw) -> (kh*kw*C, O), the row order im2col produces.
+
+        For a 1x1 kernel this is a transposed *view* of the weight (no copy;
+        BLAS reads it as is); for kh x kw it is one copy, made once per forward
+        and reused by backward.
+        """
+        w = self.weight.data
+        if w.shape[2:] == (1, 1):
+            return w.reshape(self.out_channels, self.in_channels).T
+        return w.transpose(2, 3, 1, 0).reshape(-1, self.out_channels)
 
     def forward(self, x):
         check_input(self, x, 4, self.in_channels, self.weight.dtype)
@@ -45,22 +54,23 @@ class Conv2d(Module):
         oh = check_window(self, h, kh, sh, ph, "height")
         ow = check_window(self, w, kw, sw, pw, "width")
         cols = kernels.im2col(x, kh, kw, sh, sw, ph, pw)            # (N*OH*OW, kh*kw*C)
-        y = cols @ self._weight_col()                                # (N*OH*OW, O)
+        w_col = self._weight_col()                                   # (kh*kw*C, O)
+        y = cols @ w_col                                             # (N*OH*OW, O)
         if self.bias is not None:
             y += self.bias.data
         y = y.reshape(n, oh, ow, self.out_channels)
-        self._cache = (y.shape, x.shape, cols)
+        self._cache = (y.shape, x.shape, cols, w_col)
         return y
 
     def backward(self, grad_out):
-        x_shape, cols = check_grad(self, grad_out)
+        x_shape, cols, w_col = check_grad(self, grad_out)
         g = grad_out.reshape(-1, self.out_channels)                  # (N*OH*OW, O)
         kh, kw = self.kernel_size
-        dw_col = cols.T @ g                                          # (kh*kw*C, O)
-        self.weight.grad += dw_col.reshape(kh, kw, self.in_channels, -1).transpose(3, 2, 0, 1)
+        dw_row = g.T @ cols                      # dW_col^T: (O, kh*kw*C), (O, C) for 1x1
+        self.weight.grad += dw_row.reshape(-1, kh, kw, self.in_channels).transpose(0, 3, 1, 2)
         if self.bias is not None:
             self.bias.grad += g.sum(axis=0)
-        dcols = g @ self._weight_col().T                             # (N*OH*OW, kh*kw*C)
+        dcols = g @ w_col.T                                          # (N*OH*OW, kh*kw*C)
         return kernels.col2im(dcols, x_shape, kh, kw, *self.stride, *self.padding)
 
     def extra_repr(self):

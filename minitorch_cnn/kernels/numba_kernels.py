@@ -1,0 +1,320 @@
+"""Numba kernels: the compiled twins of ``reference.py``, same names, same signatures.
+
+Everything is NHWC and loops in memory order, so the innermost loop always
+runs along a contiguous run of channels (or, in im2col/col2im, along a whole
+run of ``(kernel column, channel)`` values, which is contiguous both in the
+image and in the patch row). The kernels are serial on purpose: each one is
+memory-bound and lasts a millisecond or less, while OpenBLAS owns both cores
+for the matrix multiplies around it (see ``minitorch_cnn/_threading.py``).
+
+``cache=True`` writes the machine code next to this file (``__pycache__``), so
+a second process starts warm. With ``NUMBA_DISABLE_JIT=1`` these functions
+run as plain (slow) Python and give the same results.
+
+The plain-Python wrapper after each kernel makes its inputs C-contiguous (one
+compiled version per dtype, no strided variants) and, for the elementwise
+kernels, views NHWC arrays as 2-D ``(pixels, channels)``.
+"""
+import numba
+import numpy as np
+
+from .reference import out_size
+
+_jit = numba.njit(cache=True, nogil=True)
+
+
+# ----------------------------------------------------------------- im2col
+@_jit
+def _im2col(x, kh, kw, sh, sw, ph, pw, oh, ow):
+    n, h, w, c = x.shape
+    cols = np.empty((n * oh * ow, kh * kw * c), dtype=x.dtype)
+    xf = x.reshape(n * h * w * c)
+    for b in range(n):
+        for i in range(oh):
+            for j in range(ow):
+                row = cols[(b * oh + i) * ow + j]
+                left = j * sw - pw                       # first image column of the window
+                q0 = max(0, -left)                       # first kernel column inside the image
+                q1 = min(kw, w - left)                   # one past the last
+                for p in range(kh):
+                    r = i * sh - ph + p
+                    base = p * kw * c
+                    if r < 0 or r >= h or q1 <= q0:
+                        row[base:base + kw * c] = 0
+                        continue
+                    row[base:base + q0 * c] = 0
+                    # kernel columns q0..q1-1 read one contiguous run of the image row
+                    src = ((b * h + r) * w + left + q0) * c
+                    run = (q1 - q0) * c
+                    dst = base + q0 * c
+                    for t in range(run):
+                        row[dst + t] = xf[src + t]
+                    row[base + q1 * c:base + kw * c] = 0
+    return cols
+
+
+@_jit
+def _col2im(cols, n, h, w, c, kh, kw, sh, sw, ph, pw, oh, ow):
+    dx = np.zeros(n * h * w * c, dtype=cols.dtype)
+    for b in range(n):
+        for i in range(oh):
+            for j in range(ow):
+                row = cols[(b * oh + i) * ow + j]
+                left = j * sw - pw
+                q0 = max(0, -left)
+                q1 = min(kw, w - left)
+                if q1 <= q0:
+                    continue
+                run = (q1 - q0) * c
+                for p in range(kh):
+                    r = i * sh - ph + p
+                    if r < 0 or r >= h:
+                        continue
+                    dst = ((b * h + r) * w + left + q0) * c
+                    src = p * kw * c + q0 * c
+                    for t in range(run):
+                        dx[dst + t] += row[src + t]
+    return dx.reshape(n, h, w, c)
+
+
+def im2col(x, kh, kw, sh, sw, ph, pw):
+    """Unfold x (N, H, W, C) into rows of patches: (N*OH*OW, KH*KW*C); see reference.im2col."""
+    x = np.ascontiguousarray(x)
+    n, h, w, c = x.shape
+    return _im2col(x, kh, kw, sh, sw, ph, pw, out_size(h, kh, sh, ph), out_size(w, kw, sw, pw))
+
+
+def col2im(cols, x_shape, kh, kw, sh, sw, ph, pw):
+    """The adjoint of im2col (overlaps add up); see reference.col2im."""
+    n, h, w, c = x_shape
+    return _col2im(np.ascontiguousarray(cols), n, h, w, c, kh, kw, sh, sw, ph, pw,
+                   out_size(h, kh, sh, ph), out_size(w, kw, sw, pw))
+
+
+# ----------------------------------------------------------------- pooling
+@_jit
+def _maxpool_forward(x, kh, kw, sh, sw, ph, pw, oh, ow):
+    n, h, w, c = x.shape
+    out = np.empty((n, oh, ow, c), dtype=x.dtype)
+    arg = np.empty((n, oh, ow, c), dtype=np.int64)
+    for b in range(n):
+        for i in range(oh):
+            r0, r1 = max(0, i * sh - ph), min(h, i * sh - ph + kh)
+            for j in range(ow):
+                c0, c1 = max(0, j * sw - pw), min(w, j * sw - pw + kw)
+                best = out[b, i, j]
+                where = arg[b, i, j]
+                for ch in range(c):                      # the first pixel of the window
+                    best[ch] = x[b, r0, c0, ch]
+                    where[ch] = r0 * w + c0
+                for r in range(r0, r1):
+                    for q in range(c0, c1):
+                        v = x[b, r, q]
+                        for ch in range(c):
+                            # strictly greater: the first maximum wins; a NaN wins and stays
+                            if v[ch] > best[ch] or (v[ch] != v[ch] and best[ch] == best[ch]):
+                                best[ch] = v[ch]
+                                where[ch] = r * w + q
+    return out, arg
+
+
+@_jit
+def _maxpool_backward(grad_out, argmax, h, w):
+    n, oh, ow, c = grad_out.shape
+    dx = np.zeros((n, h * w, c), dtype=grad_out.dtype)
+    for b in range(n):
+        for i in range(oh):
+            for j in range(ow):
+                for ch in range(c):
+                    dx[b, argmax[b, i, j, ch], ch] += grad_out[b, i, j, ch]
+    return dx.reshape(n, h, w, c)
+
+
+@_jit
+def _avgpool_forward(x, kh, kw, sh, sw, ph, pw, oh, ow):
+    n, h, w, c = x.shape
+    out = np.zeros((n, oh, ow, c), dtype=x.dtype)
+    inv = 1.0 / (kh * kw)
+    for b in range(n):
+        for i in range(oh):
+            r0, r1 = max(0, i * sh - ph), min(h, i * sh - ph + kh)
+            for j in range(ow):
+                c0, c1 = max(0, j * sw - pw), min(w, j * sw - pw + kw)
+                acc = out[b, i, j]
+                for r in range(r0, r1):
+                    for q in range(c0, c1):
+                        v = x[b, r, q]
+                        for ch in range(c):
+                            acc[ch] += v[ch]
+                for ch in range(c):
+                    acc[ch] = acc[ch] * inv
+    return out
+
+
+@_jit
+def _avgpool_backward(grad_out, h, w, kh, kw, sh, sw, ph, pw):
+    n, oh, ow, c = grad_out.shape
+    dx = np.zeros((n, h, w, c), dtype=grad_out.dtype)
+    inv = 1.0 / (kh * kw)
+    for b in range(n):
+        for i in range(oh):
+            r0, r1 = max(0, i * sh - ph), min(h, i * sh - ph + kh)
+            for j in range(ow):
+                c0, c1 = max(0, j * sw - pw), min(w, j * sw - pw + kw)
+                g = grad_out[b, i, j]
+                for r in range(r0, r1):
+                    for q in range(c0, c1):
+                        d = dx[b, r, q]
+                        for ch in range(c):
+                            d[ch] += g[ch] * inv
+    return dx
+
+
+def maxpool_forward(x, kh, kw, sh, sw, ph, pw):
+    """Max over each window -> (out, argmax), argmax = flat index row*W + col; see reference."""
+    x = np.ascontiguousarray(x)
+    n, h, w, c = x.shape
+    return _maxpool_forward(x, kh, kw, sh, sw, ph, pw,
+                            out_size(h, kh, sh, ph), out_size(w, kw, sw, pw))
+
+
+def maxpool_backward(grad_out, argmax, x_shape):
+    """Scatter each output gradient onto its window's winner (overlaps add up)."""
+    return _maxpool_backward(np.ascontiguousarray(grad_out), np.ascontiguousarray(argmax),
+                             x_shape[1], x_shape[2])
+
+
+def avgpool_forward(x, kh, kw, sh, sw, ph, pw):
+    """Window means, padding counted as zeros (count_include_pad=True)."""
+    x = np.ascontiguousarray(x)
+    n, h, w, c = x.shape
+    return _avgpool_forward(x, kh, kw, sh, sw, ph, pw,
+                            out_size(h, kh, sh, ph), out_size(w, kw, sw, pw))
+
+
+def avgpool_backward(grad_out, x_shape, kh, kw, sh, sw, ph, pw):
+    """Spread grad/(kh*kw) over every pixel of each window."""
+    return _avgpool_backward(np.ascontiguousarray(grad_out), x_shape[1], x_shape[2],
+                             kh, kw, sh, sw, ph, pw)
+
+
+# ------------------------------------------------------- BatchNorm (+ ReLU)
+@_jit
+def _channel_stats(x):
+    m, c = x.shape
+    # one pass, shifted by the first row and summed in float64: no cancellation
+    # trouble for data whose mean is large compared with its spread
+    shift = x[0].astype(np.float64)
+    s = np.zeros(c, dtype=np.float64)
+    ss = np.zeros(c, dtype=np.float64)
+    for r in range(m):
+        v = x[r]
+        for ch in range(c):
+            d = v[ch] - shift[ch]
+            s[ch] += d
+            ss[ch] += d * d
+    mean = np.empty(c, dtype=x.dtype)
+    var = np.empty(c, dtype=x.dtype)
+    for ch in range(c):
+        mu = s[ch] / m
+        mean[ch] = shift[ch] + mu
+        var[ch] = max(ss[ch] / m - mu * mu, 0.0)
+    return mean, var
+
+
+@_jit
+def _scale_shift(x, scale, shift, relu):
+    m, c = x.shape
+    y = np.empty_like(x)
+    for r in range(m):
+        v = x[r]
+        out = y[r]
+        if relu:
+            for ch in range(c):
+                out[ch] = max(v[ch] * scale[ch] + shift[ch], 0)
+        else:
+            for ch in range(c):
+                out[ch] = v[ch] * scale[ch] + shift[ch]
+    return y
+
+
+@_jit
+def _batchnorm_backward(g, x, mean, inv_std, scale, shift, relu, training):
+    m, c = x.shape
+    zero = g.dtype.type(0)
+    sg = np.zeros(c, dtype=np.float64)       # sum of g         -> dbeta
+    sgx = np.zeros(c, dtype=np.float64)      # sum of g (x - mu) -> dgamma / inv_std
+    for r in range(m):
+        gv, xv = g[r], x[r]
+        for ch in range(c):
+            gi = gv[ch]
+            if relu and not xv[ch] * scale[ch] + shift[ch] > 0:
+                gi = zero
+            sg[ch] += gi
+            sgx[ch] += gi * (xv[ch] - mean[ch])
+    dgamma = np.empty(c, dtype=g.dtype)
+    dbeta = np.empty(c, dtype=g.dtype)
+    k2 = np.zeros(c, dtype=g.dtype)          # dx = scale * g - k2 - k3 (x - mu)
+    k3 = np.zeros(c, dtype=g.dtype)
+    for ch in range(c):
+        dbeta[ch] = sg[ch]
+        dgamma[ch] = sgx[ch] * inv_std[ch]
+        if training:
+            k2[ch] = scale[ch] * sg[ch] / m
+            k3[ch] = scale[ch] * sgx[ch] * inv_std[ch] * inv_std[ch] / m
+    dx = np.empty_like(g)
+    for r in range(m):
+        gv, xv, out = g[r], x[r], dx[r]
+        for ch in range(c):
+            gi = gv[ch]
+            if relu and not xv[ch] * scale[ch] + shift[ch] > 0:
+                gi = zero
+            out[ch] = scale[ch] * gi - k2[ch] - k3[ch] * (xv[ch] - mean[ch])
+    return dx, dgamma, dbeta
+
+
+def _rows(a):
+    """An (..., C) array as a C-contiguous (pixels, C) matrix (a view when possible)."""
+    return np.ascontiguousarray(a).reshape(-1, a.shape[-1])
+
+
+def _vec(v):
+    return np.ascontiguousarray(v).reshape(-1)
+
+
+def channel_stats(x):
+    """Per-channel mean and biased variance of x (..., C) over all other axes."""
+    return _channel_stats(_rows(x))
+
+
+def scale_shift(x, scale, shift, relu=False):
+    """y = x * scale + shift per channel (then max(y, 0) if relu): BatchNorm's normalise + affine."""
+    return _scale_shift(_rows(x), _vec(scale), _vec(shift), bool(relu)).reshape(x.shape)
+
+
+def batchnorm_backward(grad_out, x, mean, inv_std, scale, shift, relu=False, training=True):
+    """BatchNorm's (and a fused ReLU's) backward -> (dx, dgamma, dbeta); see reference."""
+    dx, dgamma, dbeta = _batchnorm_backward(_rows(grad_out), _rows(x), _vec(mean), _vec(inv_std),
+                                            _vec(scale), _vec(shift), bool(relu), bool(training))
+    return dx.reshape(x.shape), dgamma, dbeta
+
+
+# ------------------------------------------------------------------- ReLU
+@_jit
+def _relu_backward(g, y):
+    out = np.empty_like(g)
+    zero = g.dtype.type(0)
+    for t in range(g.size):
+        out[t] = g[t] if y[t] > 0 else zero
+    return out
+
+
+def relu_backward(grad_out, y):
+    """dx = grad_out where y > 0, else 0 (y is ReLU's output)."""
+    return _relu_backward(np.ascontiguousarray(grad_out).reshape(-1),
+                          np.ascontiguousarray(y).reshape(-1)).reshape(grad_out.shape)
+
+
+__all__ = ["im2col", "col2im", "maxpool_forward", "maxpool_backward", "avgpool_forward",
+           "avgpool_backward", "channel_stats", "scale_shift", "batchnorm_backward",
+           "relu_backward"]
