@@ -32,8 +32,12 @@ def pytest_addoption(parser):
 @pytest.fixture
 def torch():
     torch = pytest.importorskip("torch", reason=TORCH_REASON)
-    torch.set_num_threads(1)  # the test machines have 2 shared cores; tensors here are tiny
-    return torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors, 2 shared cores
+    try:
+        yield torch
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture(params=["numpy", "numba"])

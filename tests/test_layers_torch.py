@@ -50,7 +50,15 @@ def from_torch(t):
 
 
 def tensor(torch, a, requires_grad=False):
-    return torch.tensor(np.ascontiguousarray(to_torch_layout(a)), requires_grad=requires_grad)
+    """NHWC array -> NCHW tensor with freshly laid-out (canonical) strides.
+
+    Not np.ascontiguousarray: for C = 1 it keeps the transposed view, whose
+    strides (15, 1, 5, 1) torch also calls contiguous, but torch 2.13's oneDNN
+    float32 convolution then reads garbage (1e21 where 1.0 was due) -- found by
+    the conv parity test.
+    """
+    return torch.tensor(np.array(to_torch_layout(a), order="C", copy=True),
+                        requires_grad=requires_grad)
 
 
 def _run_torch(torch, torch_forward, x, params, g):
