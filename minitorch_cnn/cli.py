@@ -69,7 +69,132 @@ def run_summary(args):
     return 0
 
 
-COMMANDS = [add_summary_parser]
+# --------------------------------------------------------------------- train
+def add_train_parser(subparsers):
+    from .models import MODELS
+    from .training import PRESETS, TrainConfig
+    d = TrainConfig()
+    p = subparsers.add_parser(
+        "train", help="train a model (default: the seed's ResNet50_layer4 on synthetic data)",
+        description="Train a model of the zoo and report its accuracy, logging in the seed's "
+                    "format. Writes checkpoint.npz, metrics.csv/json and curves.png to --out.")
+    p.add_argument("--preset", choices=sorted(PRESETS),
+                   help="a documented recipe (flags given explicitly override it); "
+                        "cifar10: " + ", ".join(f"{k}={v}" for k, v in PRESETS["cifar10"].items()))
+    p.add_argument("--model", choices=sorted(MODELS), help=f"default {d.model}")
+    p.add_argument("--data", choices=["synthetic", "cifar10", "folder"], help=f"default {d.data}")
+    p.add_argument("--data-dir", help="CIFAR-10 root (cifar-10-batches-py/ or the .tar.gz) "
+                                      "or an image folder root/<class>/*.png")
+    p.add_argument("--epochs", type=int, help=f"default {d.epochs}")
+    p.add_argument("--batch-size", type=int, help=f"default {d.batch_size}")
+    p.add_argument("--lr", type=float, help=f"(peak) learning rate, default {d.lr}")
+    p.add_argument("--optimizer", choices=["sgd", "adam"], help=f"default {d.optimizer}")
+    p.add_argument("--momentum", type=float, help=f"SGD momentum, default {d.momentum}")
+    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"Nesterov momentum, default {d.nesterov}")
+    p.add_argument("--weight-decay", type=float, help=f"default {d.weight_decay}")
+    p.add_argument("--schedule", choices=["constant", "step", "cosine", "onecycle"],
+                   help=f"per-step learning-rate schedule, default {d.schedule}")
+    p.add_argument("--warmup-steps", type=int, help="linear warm-up steps (not with onecycle)")
+    p.add_argument("--label-smoothing", type=float, help=f"default {d.label_smoothing}")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="random crop (padding 4) + horizontal flip, default on")
+    p.add_argument("--val-split", type=int,
+                   help="hold out N training images for validation (default 0: use the test split)")
+    p.add_argument("--synthetic-size", type=int,
+                   help=f"training images of the synthetic set, default {d.synthetic_size}")
+    p.add_argument("--seed", type=int, help=f"default {d.seed}")
+    p.add_argument("--out", help=f"output folder, default {d.out} (with --resume: the run's own)")
+    p.add_argument("--resume", metavar="CKPT", help="continue a run from its checkpoint.npz")
+    p.add_argument("--max-steps", type=int, help="stop after this many steps in all (smoke runs)")
+    p.add_argument("--log-every", type=int, help=f"default {d.log_every}")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar (default: when stderr is a terminal)")
+    p.set_defaults(func=run_train)
+    return p
+
+
+def _train_config(args):
+    from dataclasses import fields
+
+    from .training import PRESETS, TrainConfig
+    values = dict(PRESETS[args.preset]) if args.preset else {}
+    for f in fields(TrainConfig):
+        given = getattr(args, f.name, None)
+        if given is not None:
+            values[f.name] = given
+    if args.resume and args.out is None:
+        values["out"] = None  # keep the run's own folder
+    return TrainConfig(**values)
+
+
+def run_train(args):
+    from .training import Trainer, TrainingDiverged
+    try:
+        trainer = Trainer(_train_config(args), resume=args.resume)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        trainer.fit()
+    except TrainingDiverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    trainer.final_report()
+    return 0
+
+
+# ------------------------------------------------------------------ evaluate
+def add_evaluate_parser(subparsers):
+    from .models import MODELS
+    p = subparsers.add_parser(
+        "evaluate", help="accuracy and per-class accuracy of a checkpoint",
+        description="Evaluate a checkpoint written by `train` (or a state_dict .npz with "
+                    "--model) and print the seed's accuracy line and a per-class table.")
+    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("--model", choices=sorted(MODELS),
+                   help="needed for a plain state_dict .npz; default: the checkpoint's own")
+    p.add_argument("--data", choices=["synthetic", "cifar10", "folder"],
+                   help="default: the checkpoint's own")
+    p.add_argument("--data-dir", help="as for train")
+    p.add_argument("--val-split", type=int, help="evaluate on the held-out training images")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.set_defaults(func=run_evaluate)
+    return p
+
+
+def run_evaluate(args):
+    from . import data as D
+    from .models import get_model
+    from .training import TrainConfig, evaluate, load_checkpoint
+    from .training.trainer import build_transform, load_datasets
+    try:
+        state = load_checkpoint(args.checkpoint)
+        cfg = TrainConfig.from_dict(state["meta"].get("config", {}))
+        for name in ("model", "data", "data_dir", "val_split"):
+            if getattr(args, name) is not None:
+                setattr(cfg, name, getattr(args, name))
+        if "config" not in state["meta"] and args.model is None:
+            raise ValueError(f"{args.checkpoint} is a plain state_dict: say which model with --model")
+        train, evalset, eval_name = load_datasets(cfg)
+        model = get_model(cfg.model, num_classes=len(train.classes))
+        model.load_state_dict(state["model"])
+    except (OSError, ValueError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    _, eval_tf = build_transform(cfg, train)
+    acc, per_class, _ = evaluate(model, D.DataLoader(evalset, args.batch_size, transform=eval_tf))
+    print(f"Accuracy of the model on the {eval_name} images: {acc:.2f} %")
+    width = max(len(c) for c in train.classes)
+    print(f"{'class':<{width}}  accuracy")
+    for name, a in zip(train.classes, per_class):
+        print(f"{name:<{width}}  {a:6.2f} %")
+    return 0
+
+
+COMMANDS = [add_train_parser, add_evaluate_parser, add_summary_parser]
 """Registration functions, one per subcommand, in the order ``--help`` lists them."""
 
 

@@ -10,7 +10,7 @@ from collections import namedtuple
 
 from .blocks import (BasicBlock, Bottleneck, ResidualBlock, ShortcutA, conv1x1, conv3x3,
                      projection)
-from .cifar import CifarResNet, resnet20, resnet32, resnet44, resnet56, resnet110
+from .cifar import CifarResNet, resnet8, resnet20, resnet32, resnet44, resnet56, resnet110
 from .resnet import ResNet, resnet18, resnet34, resnet50, resnet101, resnet152
 from .seed import ResNet50_layer4, resnet50_layer4, resnet50_layer4_paper
 
@@ -28,6 +28,7 @@ MODELS = {
     "resnet50": ModelInfo(resnet50, _IMAGENET, "ImageNet ResNet-50 (Bottleneck 3-4-6-3)"),
     "resnet101": ModelInfo(resnet101, _IMAGENET, "ImageNet ResNet-101 (Bottleneck 3-4-23-3)"),
     "resnet152": ModelInfo(resnet152, _IMAGENET, "ImageNet ResNet-152 (Bottleneck 3-8-36-3)"),
+    "resnet8": ModelInfo(resnet8, _CIFAR, "CIFAR ResNet-8 (n=1): the smallest, for quick runs"),
     "resnet20": ModelInfo(resnet20, _CIFAR, "CIFAR ResNet-20 (n=3, option-A shortcuts)"),
     "resnet32": ModelInfo(resnet32, _CIFAR, "CIFAR ResNet-32 (n=5)"),
     "resnet44": ModelInfo(resnet44, _CIFAR, "CIFAR ResNet-44 (n=7)"),
@@ -50,4 +51,4 @@ __all__ = ["MODELS", "ModelInfo", "get_model",
            "ResidualBlock", "ResNet50_layer4", "resnet50_layer4", "resnet50_layer4_paper",
            "conv1x1", "conv3x3", "projection", "ShortcutA", "BasicBlock", "Bottleneck",
            "ResNet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-           "CifarResNet", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110"]
+           "CifarResNet", "resnet8", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110"]

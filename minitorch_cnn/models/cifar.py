@@ -73,6 +73,12 @@ class CifarResNet(Module):
         return f"depth={6 * self.n + 2}, shortcut={self.shortcut!r}"
 
 
+def resnet8(num_classes=10, **kw):
+    """ResNet-8 (n=1, not in the paper's table): 75,290 parameters; the smallest of the
+    family, for quick runs and tests."""
+    return CifarResNet(1, num_classes, **kw)
+
+
 def resnet20(num_classes=10, **kw):
     """ResNet-20 (n=3): 269,722 parameters (Table 6: 0.27M)."""
     return CifarResNet(3, num_classes, **kw)

@@ -216,6 +216,8 @@ class Trainer:
             while self.epoch < c.epochs:
                 self._run_epoch(on_step, total)
                 if self._step_limit_reached():
+                    if self.step:  # stopped mid-epoch: keep the position for --resume
+                        self.save()
                     break
         except KeyboardInterrupt:
             self.save()
