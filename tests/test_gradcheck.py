@@ -137,8 +137,8 @@ def test_adaptive_avgpool2d_gradcheck(backend, record_error, rng, out, shape):
                     rng.standard_normal(shape))
 
 
-def _trained_batchnorm(rng, momentum=0.1):
-    bn = nn.BatchNorm2d(3, momentum=momentum, dtype=np.float64)
+def _trained_batchnorm(rng, momentum=0.1, relu=False):
+    bn = nn.BatchNorm2d(3, momentum=momentum, dtype=np.float64, relu=relu)
     bn.weight.data[...] = rng.uniform(0.5, 2.0, 3)
     bn.bias.data[...] = rng.standard_normal(3)
     for step in range(5):  # running stats far from their (0, 1) start
@@ -147,17 +147,18 @@ def _trained_batchnorm(rng, momentum=0.1):
     return bn
 
 
-@pytest.mark.parametrize("momentum", [0.1, None])
-def test_batchnorm2d_gradcheck_train(backend, record_error, rng, momentum):
-    bn = _trained_batchnorm(rng, momentum)
+@pytest.mark.parametrize("momentum, relu", [(0.1, False), (None, False), (0.1, True)])
+def test_batchnorm2d_gradcheck_train(backend, record_error, rng, momentum, relu):
+    bn = _trained_batchnorm(rng, momentum, relu)  # relu=True: BN with a fused ReLU
     assert_grads_ok(record_error, "BatchNorm2d", bn, rng.standard_normal((2, 3, 4, 3)) + 1,
                     train=True)
     assert_grads_ok(record_error, "BatchNorm2d", bn, rng.standard_normal((1, 2, 3, 3)),
                     train=True)  # batch of 1, non-square image
 
 
-def test_batchnorm2d_gradcheck_eval_after_training(backend, record_error, rng):
-    bn = _trained_batchnorm(rng)
+@pytest.mark.parametrize("relu", [False, True])
+def test_batchnorm2d_gradcheck_eval_after_training(backend, record_error, rng, relu):
+    bn = _trained_batchnorm(rng, relu=relu)
     bn.eval()
     assert_grads_ok(record_error, "BatchNorm2d", bn, rng.standard_normal((2, 3, 2, 3)) + 3)
 

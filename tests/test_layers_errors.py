@@ -16,8 +16,9 @@ def x4(shape=(2, 5, 5, 3), dtype=np.float32):
     (nn.AdaptiveAvgPool2d(1), "AdaptiveAvgPool2d"),
 ])
 def test_image_layers_want_4d_nhwc(layer, name):
-    with pytest.raises(ValueError, match=rf"^{name}: expected a 4-D NHWC input "
-                                         r"\(batch, height, width, channels\), got shape \(5, 5, 3\)"):
+    expected = rf"^{name}: expected a 4-D NHWC input \(batch, height, width, channels\), " \
+               r"got shape \(5, 5, 3\)"
+    with pytest.raises(ValueError, match=expected):
         layer(x4((5, 5, 3)))
 
 

@@ -49,7 +49,8 @@ def naive_conv_backward_nchw(x, w, g, stride, pad):
         for f in range(o):
             for i in range(g.shape[2]):
                 for j in range(g.shape[3]):
-                    window = (a, slice(None), slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw))
+                    window = (a, slice(None), slice(i * sh, i * sh + kh),
+                              slice(j * sw, j * sw + kw))
                     dxp[window] += g[a, f, i, j] * w[f]
                     dw[f] += g[a, f, i, j] * xp[window]
     return dxp[:, :, ph:ph + h, pw:pw + wd], dw, g.sum(axis=(0, 2, 3))
@@ -204,8 +205,8 @@ def test_batchnorm_tiny_input_by_hand():
     # dx for G = (1, 0, 0, 0): gamma/(M sqrt(var)) * (M G - sum G - x_hat sum(G x_hat))
     #   = 2/(4 sqrt(1.25)) * ((4,0,0,0) - 1 + (-9,-3,3,9)/5) = 0.5/sqrt(1.25) * (1.2,-1.6,-0.4,0.8)
     dx = bn.backward(np.array([1.0, 0.0, 0.0, 0.0]).reshape(1, 2, 2, 1))
-    np.testing.assert_allclose(dx.reshape(4), np.array([1.2, -1.6, -0.4, 0.8]) * 0.5 / np.sqrt(1.25),
-                               rtol=1e-13)
+    np.testing.assert_allclose(dx.reshape(4),
+                               np.array([1.2, -1.6, -0.4, 0.8]) * 0.5 / np.sqrt(1.25), rtol=1e-13)
     assert bn.weight.grad[0] == pytest.approx(-3 / np.sqrt(5)) and bn.bias.grad[0] == 1.0
     # eval: the running statistics normalise, and dx is a plain scale
     bn.eval()

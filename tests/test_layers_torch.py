@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from minitorch_cnn import nn
+from minitorch_cnn.nn.normalization import fuse_bn_relu
 
 pytestmark = pytest.mark.torch
 
@@ -95,8 +96,9 @@ def check_against_torch(torch, name, module, x, torch_forward, record_error, see
         ref = _run_torch(torch, torch_forward, xd, params, g)
         floors = {}
         if dtype is np.float32:
-            sizes = _run_torch(torch, torch_forward, np.abs(x), {
-                k: np.abs(v).astype(np.float64) for k, v in params.items()}, np.abs(g).astype(np.float64))
+            abs_params = {k: np.abs(v).astype(np.float64) for k, v in params.items()}
+            sizes = _run_torch(torch, torch_forward, np.abs(x), abs_params,
+                               np.abs(g).astype(np.float64))
             floors = {k: np.abs(v).max(initial=0.0) for k, v in sizes.items()}
         assert set(ours) == set(ref)
         errors = {k: rel(ours[k], ref[k], floors.get(k, 0.0)) for k in ref}
@@ -177,20 +179,16 @@ def test_linear_matches_torch(torch, backend, record_error, n, fin, fout, bias, 
        fout=st.integers(1, 5), seed=seeds)
 def test_flatten_linear_after_nhwc_matches_torch_on_nchw(torch, backend, record_error,
                                                           n, h, w, c, fout, seed):
-    """Same weights, same numbers: our Flatten of NHWC feeds Linear what torch's Flatten of NCHW does."""
+    """Same weights: our Flatten of NHWC feeds Linear what torch's Flatten of NCHW does."""
     rng = np.random.default_rng(seed)
     ours = nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, fout, rng=rng, dtype=np.float64))
     theirs = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(c * h * w, fout)).double()
     theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
     x = rng.standard_normal((n, h, w, c))
-
-    def forward(xt, **params):  # the parameters are already in `theirs`
-        return theirs(xt)
-
     g = rng.standard_normal((n, fout))
     y, dx = ours(x), ours.backward(g)
     xt = tensor(torch, x, requires_grad=True)
-    yt = forward(xt)
+    yt = theirs(xt)
     yt.backward(torch.from_numpy(g))
     errs = [rel(y, yt.detach().numpy()), rel(dx, from_torch(xt.grad)),
             rel(ours[1].weight.grad, theirs[1].weight.grad.numpy()),
@@ -230,7 +228,7 @@ def test_maxpool2d_matches_torch(torch, backend, record_error, case, seed):
 
 @pytest.mark.parametrize("k, s, p", [(3, 2, 1), (2, 1, 1), ((3, 2), (1, 2), (1, 0))])
 def test_maxpool2d_overlapping_windows_and_ties_match_torch(torch, backend, record_error, k, s, p):
-    """Overlapping windows, and many ties (small integers): torch routes to the first maximum too."""
+    """Overlapping windows and many ties (small integers): torch also routes to the first max."""
     x = np.random.default_rng(3).integers(-2, 3, size=(2, 7, 6, 3)).astype(np.float64)
 
     def forward(xt):
@@ -266,8 +264,8 @@ def test_adaptive_avgpool2d_matches_torch(torch, backend, record_error, n, h, w,
 
 
 # ---------------------------------------------------------------- BatchNorm2d
-def _bn_pair(torch, c, momentum, rng, dtype):
-    ours = nn.BatchNorm2d(c, momentum=momentum, dtype=dtype)
+def _bn_pair(torch, c, momentum, rng, dtype, relu=False):
+    ours = nn.BatchNorm2d(c, momentum=momentum, dtype=dtype, relu=relu)
     ours.weight.data[...] = rng.uniform(0.5, 2.0, c)
     ours.bias.data[...] = rng.standard_normal(c)
     theirs = torch.nn.BatchNorm2d(c, momentum=momentum).to(getattr(torch, np.dtype(dtype).name))
@@ -277,6 +275,8 @@ def _bn_pair(torch, c, momentum, rng, dtype):
 
 def _bn_step(torch, ours, theirs, x, g):
     """One forward/backward of both; returns the errors of output, dx, dgamma, dbeta.
+
+    A BatchNorm2d with a fused ReLU (relu=True) is compared with torch's BN + ReLU.
 
     dgamma = sum(G * x_hat) and dbeta = sum(G) over M = N*H*W random terms of
     size ~1 are ~sqrt(M) in size but can cancel to nearly 0 for one channel;
@@ -288,7 +288,7 @@ def _bn_step(torch, ours, theirs, x, g):
     y = ours(x)
     dx = ours.backward(g)
     xt = tensor(torch, x, requires_grad=True)
-    yt = theirs(xt)
+    yt = torch.relu(theirs(xt)) if ours.relu else theirs(xt)
     yt.backward(tensor(torch, g))
     floor = np.sqrt(x.size / x.shape[-1]) if x.dtype == np.float32 else 0.0
     return [rel(y, from_torch(yt)), rel(dx, from_torch(xt.grad)),
@@ -298,9 +298,9 @@ def _bn_step(torch, ours, theirs, x, g):
 
 @SETTINGS
 @given(n=st.integers(1, 4), h=st.integers(1, 5), w=st.integers(1, 5), c=st.integers(1, 4),
-       momentum=st.sampled_from([0.1, None, 0.5]), seed=seeds)
+       momentum=st.sampled_from([0.1, None, 0.5]), relu=st.booleans(), seed=seeds)
 def test_batchnorm2d_train_steps_running_stats_and_eval_match_torch(
-        torch, backend, record_error, n, h, w, c, momentum, seed):
+        torch, backend, record_error, n, h, w, c, momentum, relu, seed):
     if n * h * w < 4:
         # Training needs more than one value per channel (an error test covers that). With
         # very few, dx is nearly all cancellation (for 2 values it is exactly (G0 - G1) *
@@ -310,7 +310,7 @@ def test_batchnorm2d_train_steps_running_stats_and_eval_match_torch(
     for dtype in DTYPES if n * h * w >= 8 else DTYPES[:1]:
         tol = TOL[dtype]
         rng = np.random.default_rng(seed)
-        ours, theirs = _bn_pair(torch, c, momentum, rng, dtype)
+        ours, theirs = _bn_pair(torch, c, momentum, rng, dtype, relu)
         for step in range(4):  # batches with different means and scales
             x = (rng.standard_normal((n, h, w, c)) * (step + 1) + step).astype(dtype)
             g = rng.standard_normal(x.shape).astype(dtype)
@@ -421,9 +421,12 @@ def test_weights_load_both_ways(torch):
     assert ours32[0].weight.dtype == np.float32
 
 
-def test_sequential_matches_torch_train_and_eval(torch, backend, record_error):
+@pytest.mark.parametrize("fused", [False, True], ids=["bn,relu", "bn+relu fused"])
+def test_sequential_matches_torch_train_and_eval(torch, backend, record_error, fused):
     rng = np.random.default_rng(5)
     ours, theirs = small_net(rng), torch_small_net(torch)
+    if fused:  # the ReLU's work done inside the BatchNorm2d: same numbers
+        assert fuse_bn_relu(ours) == 1 and ours[1].relu
     theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
     tparams = dict(theirs.named_parameters())
     worst_fwd = worst_grad = 0.0
