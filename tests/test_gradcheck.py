@@ -70,6 +70,14 @@ def test_gradcheck_leaves_the_module_alone(rng):
     assert int(bn.num_batches_tracked) == 0
 
 
+def test_gradcheck_checks_the_input_even_when_a_layer_skips_it(rng):
+    net = nn.Sequential(nn.Conv2d(2, 3, 3, rng=rng), nn.ReLU())
+    net[0].input_grad = False  # a first layer fed with data: backward returns None
+    errors = gradcheck(net, rng.standard_normal((2, 4, 4, 2)))
+    assert set(errors) == {"input", "0.weight", "0.bias"} and max(errors.values()) <= TOL
+    assert net[0].input_grad is False  # only the checker's copy was changed
+
+
 def test_numerical_gradient_of_a_known_function():
     v = np.array([[1.0, -2.0], [0.5, 3.0]])
     grad = numerical_gradient(lambda: float((v ** 3).sum()), v)
