@@ -21,6 +21,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402,F401
 import numpy as np  # noqa: E402
 
 DPI = 100
@@ -60,6 +61,7 @@ def plot_training_curves(history, path, eval_name="validation"):
         key = f"{eval_name}_acc"
         ax_acc.plot(epochs, [r.get(key, np.nan) for r in rows], "s-", label=eval_name)
         ax_acc.legend()
+        ax_acc.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
     return _save(fig, path)
 

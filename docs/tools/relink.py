@@ -37,6 +37,7 @@ ROOT = DOCS.parent
 LINK = re.compile(r"\[((?:`[^`\n]*`|[^\]`\n])+)\]\(([^)\s]+)\)")  # ] may appear inside `code`
 LINES = re.compile(r"^L(\d+)(?:-L(\d+))?$")
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(\(\))?$")
+CALL = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)\([^()]*\)$")      # Normalize(mean, std)
 FENCE = re.compile(r"^\s*(```|~~~)")
 
 
@@ -76,8 +77,18 @@ class Link:
 
     @property
     def symbol(self):
+        """The dotted name the text names: `Conv2d.backward`, `im2col()`, and, when it
+        is defined in the linked file, the callee of a call such as `Normalize(mean, std)`."""
         c = self.code
-        return c[:-2] if c and c.endswith("()") else c if c and NAME.match(c) else None
+        if not c:
+            return None
+        if NAME.match(c):
+            return c[:-2] if c.endswith("()") else c
+        m = CALL.match(c)
+        if m and self.path.suffix == ".py" and self.path.exists() \
+                and resolve(self.path, m.group(1)) is not None:
+            return m.group(1)
+        return None
 
     def where(self):
         return f"{_rel(self.page)}:{self.line}: [{self.text}]({self.target})"
@@ -144,7 +155,9 @@ def resolve(path, dotted):
         name = ".".join(parts[i:])
         if name in defs:
             return defs[name]
-    nested = [v for k, v in defs.items() if k.endswith("." + parts[-1])]
+    if len(parts) > 1:
+        return None
+    nested = [v for k, v in defs.items() if k.endswith("." + dotted)]
     return nested[0] if len(nested) == 1 else None
 
 
