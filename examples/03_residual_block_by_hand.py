@@ -30,6 +30,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 
 import minitorch_cnn as mt
@@ -226,6 +227,7 @@ for name, c in curves.items():
     ax.semilogy(np.arange(1, depth + 1), c, "o-", label=name)
 ax.set(xlabel="block (1 = next to the input)", ylabel="|dL/d input of block| / |dL/d output|",
        title=f"Gradient through {depth} blocks at initialisation")
+ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
 ax.legend()
 fig.tight_layout()
 fig.savefig(OUT / "residual_gradient_flow.png", dpi=100)
