@@ -261,6 +261,27 @@ def test_layers_agree_across_backends_and_keep_dtype(dtype):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol * max(1.0, np.abs(a).max()))
 
 
+def test_conv_recompute_cols_and_input_grad():
+    """Rebuilding im2col in backward changes memory, not results; input_grad=False skips dx."""
+    rng = np.random.default_rng(6)
+    x = rand(rng, (2, 7, 7, 3))
+    results = []
+    for recompute in (True, False):
+        nn.manual_seed(0)
+        conv = nn.Conv2d(3, 5, 3, 2, 1)
+        conv.recompute_cols = recompute
+        y = conv(x)
+        assert (conv._cache[2] is x) == recompute        # the input, not a copy, is kept
+        dx = conv.backward(np.ones_like(y))
+        results.append((y, dx, conv.weight.grad.copy(), conv.bias.grad.copy()))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    conv.input_grad = False
+    conv(x)
+    assert conv.backward(np.ones_like(y)) is None
+    np.testing.assert_array_equal(conv.weight.grad, 2 * results[0][2])  # still accumulated
+
+
 # ------------------------------------------------------------ the switch
 def test_set_backend_and_use_backend():
     start = kernels.get_backend()

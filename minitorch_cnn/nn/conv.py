@@ -26,6 +26,11 @@ class Conv2d(Module):
     like PyTorch skipping an input that does not require grad.
     """
 
+    #: Keep the input, not the column matrix, for kh x kw kernels and rebuild the
+    #: columns in backward: the matrix is up to kh*kw times larger than the input,
+    #: and im2col costs about 1 % of the multiplies it feeds.
+    recompute_cols = True
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  bias=True, rng=None, dtype=np.float32):
         super().__init__()
@@ -64,13 +69,15 @@ class Conv2d(Module):
         if self.bias is not None:
             y += self.bias.data
         y = y.reshape(n, oh, ow, self.out_channels)
-        self._cache = (y.shape, x.shape, cols, w_col)
+        recompute = self.recompute_cols and kh * kw > 1
+        self._cache = (y.shape, x.shape, x if recompute else cols, recompute, w_col)
         return y
 
     def backward(self, grad_out):
-        x_shape, cols, w_col = check_grad(self, grad_out)
+        x_shape, saved, recompute, w_col = check_grad(self, grad_out)
         g = grad_out.reshape(-1, self.out_channels)                  # (N*OH*OW, O)
         kh, kw = self.kernel_size
+        cols = kernels.im2col(saved, kh, kw, *self.stride, *self.padding) if recompute else saved
         dw_row = g.T @ cols                      # dW_col^T: (O, kh*kw*C), (O, C) for 1x1
         self.weight.grad += dw_row.reshape(-1, kh, kw, self.in_channels).transpose(0, 3, 1, 2)
         if self.bias is not None:
