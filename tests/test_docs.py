@@ -121,6 +121,9 @@ def test_relink_refreshes_moved_code(tmp_path):
     found = "\n".join(relink.check([page]))
     assert "B.run is not defined" in found and "nothere.py does not exist" in found
     assert "outside mod.py" in found and "no heading #nope" in found
+    page.write_text("[results](results/) <!-- pending -->\n[more](results/)\n")
+    found = relink.check([page])
+    assert len(found) == 1 and ":2:" in found[0]  # only the unmarked link to a missing path
 
 
 def test_slugs_follow_github():

@@ -16,6 +16,10 @@ what the lines are:
   length) to where the snippet is now;
 * plain text only needs the file and the line range to exist.
 
+A link on a line that also holds ``<!-- pending -->`` may point at a path that
+does not exist yet (a results folder still to be committed, say); everything
+else about it is checked as usual once the path exists.
+
 Links to .md pages may carry a ``#heading`` anchor, checked against the
 page's headings (GitHub's slugs).
 
@@ -49,6 +53,7 @@ class Link:
     target: str         # as written
     start: int          # offset of the target in the page text
     end: int
+    pending: bool = False  # the line is marked <!-- pending -->: the path may not exist yet
 
     @property
     def path(self):
@@ -116,7 +121,7 @@ def links(page):
                 if re.match(r"^[a-z]+:", target) or target.startswith("#"):
                     continue
                 out.append(Link(page, number, m.group(1), target, offset + m.start(2),
-                                offset + m.end(2)))
+                                offset + m.end(2), "<!-- pending -->" in line))
         offset += len(line)
     return out
 
@@ -193,6 +198,8 @@ def problems(link):
     """What is wrong with one link ([] when it is fine)."""
     path = link.path
     if not path.exists():
+        if link.pending:
+            return []
         return [f"{link.where()}: {_rel(path)} does not exist"]
     if path.suffix == ".md" and link.anchor:
         if link.anchor not in anchors(path):
