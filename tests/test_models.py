@@ -427,6 +427,12 @@ def test_cifar_resnet_parameter_counts(name, params, paper):
     assert not [k for k in m.state_dict() if "downsample" in k]  # option A: no shortcut weights
 
 
+def test_resnet8_is_the_smallest_of_the_family():
+    m = models.get_model("resnet8")  # n = 1: one block per stage, not in the paper's table
+    assert sum(p.size for p in m.parameters()) == 75_290
+    assert [len(stage) for stage in (m.layer1, m.layer2, m.layer3)] == [1, 1, 1]
+
+
 def test_cifar_resnet_forward_backward(rng):
     m = models.resnet20().to(np.float64)
     x = rng.standard_normal((2, 32, 32, 3))
@@ -441,7 +447,7 @@ def test_cifar_resnet_forward_backward(rng):
 def test_registry():
     assert set(models.MODELS) == {
         "resnet50_layer4", "resnet50_layer4_paper", "resnet18", "resnet34", "resnet50",
-        "resnet101", "resnet152", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110"}
+        "resnet101", "resnet152", "resnet8", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110"}
     m = models.get_model("resnet20", num_classes=100)
     assert m.fc.out_features == 100
     with pytest.raises(KeyError, match="available"):
