@@ -250,37 +250,48 @@ class MinitorchBackend:
                 cls.forward, cls.backward = f, b
         return rows
 
+    def _set_recompute(self, mode):
+        """mode: 'default' (each Conv2d's own choice), 'keep' or 'rebuild' (every k x k conv)."""
+        convs = [m for m in self.model.modules() if isinstance(m, self.nn.Conv2d)]
+        if not hasattr(self, "_recompute_default"):
+            self._recompute_default = [m.recompute_cols for m in convs]
+        for m, default in zip(convs, self._recompute_default):
+            kxk = m.kernel_size != (1, 1)
+            m.recompute_cols = {"default": default, "keep": False, "rebuild": kxk}[mode]
+
     def memory(self, rng, fused=True):
         """Peak bytes allocated by numpy during one training step, above what was live
-        before it (parameters, gradients, optimizer state are live before), with the
-        k x k convolutions rebuilding their im2col matrix in backward (the default)
-        and keeping it from forward instead."""
+        before it (parameters, gradients, momentum), for each im2col policy."""
         import tracemalloc
         self.fuse(self.model, enable=fused)
         x, y = self._data(rng)
         out = dict(params=sum(p.data.nbytes for p in self.model.parameters()))
-        for recompute in (False, True):
-            self.nn.Conv2d.recompute_cols = recompute
+        for mode in RECOMPUTE_MODES:
+            self._set_recompute(mode)
             self._step(x, y)
             tracemalloc.start()
             base = tracemalloc.get_traced_memory()[0]
             self._step(x, y)
-            out[f"step_peak_recompute_{recompute}"] = tracemalloc.get_traced_memory()[1] - base
+            out[mode] = tracemalloc.get_traced_memory()[1] - base
             tracemalloc.stop()
+        self._set_recompute("default")
         out["maxrss"] = _maxrss()
         return out
 
     def recompute_ab(self, rng, reps, fused=True):
-        """Step times with the im2col matrix rebuilt in backward vs kept from forward."""
+        """Step times for each im2col policy, interleaved."""
         self.fuse(self.model, enable=fused)
         x, y = self._data(rng)
-        out = {True: [], False: []}
-        for i in range(2 * reps):
-            recompute = i % 2 == 0
-            self.nn.Conv2d.recompute_cols = recompute
-            out[recompute] += _times(lambda: self._step(x, y), 1)
-        self.nn.Conv2d.recompute_cols = True
-        return dict(recompute=out[True], keep=out[False])
+        out = {mode: [] for mode in RECOMPUTE_MODES}
+        for _ in range(reps):
+            for mode in RECOMPUTE_MODES:
+                self._set_recompute(mode)
+                out[mode] += _times(lambda: self._step(x, y), 1)
+        self._set_recompute("default")
+        return out
+
+
+RECOMPUTE_MODES = ("default", "keep", "rebuild")
 
 
 class TorchBackend:
@@ -540,12 +551,14 @@ def main():
     print("minitorch_cnn peak numpy allocation during a training step (tracemalloc, above the "
           f"live parameters, gradients and momentum; parameters alone {mem_m['params'] / 2**20:.0f}"
           " MiB):")
-    rc, kp = median(recompute["recompute"]), median(recompute["keep"])
-    print(f"  k x k convs rebuild im2col in backward (default): "
-          f"{mem_m['step_peak_recompute_True'] / 2**20:4.0f} MiB, step {rc * 1e3:.1f} ms")
-    print(f"  k x k convs keep im2col from forward:             "
-          f"{mem_m['step_peak_recompute_False'] / 2**20:4.0f} MiB, step {kp * 1e3:.1f} ms "
-          f"(rebuild/keep = {rc / kp:.3f})")
+    labels = {"default": "default (rebuild where out_channels >= 128)",
+              "keep": "every k x k conv keeps its im2col matrix",
+              "rebuild": "every k x k conv rebuilds it in backward"}
+    base = median(recompute["default"])
+    for mode in RECOMPUTE_MODES:
+        t = median(recompute[mode])
+        print(f"  {labels[mode]:45s} {mem_m[mode] / 2**20:5.0f} MiB, step {t * 1e3:7.1f} ms "
+              f"({t / base:.3f}x default)")
     print(f"max RSS of the worker processes: minitorch_cnn {mem_m['maxrss'] / 2**20:.0f} MiB, "
           f"PyTorch {mem_t['maxrss'] / 2**20:.0f} MiB")
     for i, w in enumerate(warm):
