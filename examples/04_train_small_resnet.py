@@ -9,7 +9,7 @@
 #
 # The whole training loop, written out: data, augmentation, model, loss,
 # backward, optimizer, schedule, evaluation. The model is the paper's CIFAR
-# ResNet with n = 1 (ResNet-8: a 3×3 stem and one BasicBlock per stage); the
+# ResNet with n = 1 (`resnet8`: a 3×3 stem and one BasicBlock per stage); the
 # data is `SyntheticShapes`, ten classes of shapes and textures generated
 # from a seed, so nothing is downloaded. The images are drawn at 16×16 pixels
 # by default, which makes every step four times cheaper than 32×32 and lets
@@ -89,7 +89,7 @@ print("one batch:", x.shape, x.dtype, y.shape, y.dtype)
 # then falls to almost zero. The schedule is stepped once per iteration.
 
 # %%
-model = models.CifarResNet(1, num_classes=10, rng=np.random.default_rng(SEED))
+model = models.get_model("resnet8", num_classes=10, rng=np.random.default_rng(SEED))
 print(f"ResNet-8: {sum(p.size for p in model.parameters()):,} parameters")
 criterion = nn.CrossEntropyLoss(label_smoothing=0.05)
 optimizer = optim.SGD(model.parameters(), lr=LR, momentum=0.9, nesterov=True, weight_decay=5e-4)
@@ -140,6 +140,6 @@ viz.plot_confusion_matrix(confusion, test_set.classes, OUT / "confusion_matrix.p
 print("per-class test accuracy:",
       ", ".join(f"{c} {a:.0f} %" for c, a in zip(test_set.classes, per_class)))
 save_checkpoint(OUT / "small_resnet.npz", model, optimizer, schedule,
-                meta={"model": "CifarResNet(1)", "image_size": SIZE, "classes": test_set.classes,
+                meta={"model": "resnet8", "image_size": SIZE, "classes": test_set.classes,
                       "mean": mean.tolist(), "std": std.tolist(), "history": history})
 print("wrote", sorted(p.name for p in OUT.iterdir()))

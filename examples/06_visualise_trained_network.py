@@ -47,7 +47,7 @@ CHECKPOINT = Path(os.environ.get("EXAMPLE_CHECKPOINT", OUT / "small_resnet.npz")
 # normalisation there.
 
 # %%
-model = models.CifarResNet(1, num_classes=10, rng=np.random.default_rng(0))
+model = models.get_model("resnet8", num_classes=10, rng=np.random.default_rng(0))
 if CHECKPOINT.exists():
     state = load_checkpoint(CHECKPOINT)
     model.load_state_dict(state["model"])
