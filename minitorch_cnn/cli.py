@@ -98,7 +98,7 @@ def add_train_parser(subparsers):
     p.add_argument("--warmup-steps", type=int, help="linear warm-up steps (not with onecycle)")
     p.add_argument("--label-smoothing", type=float, help=f"default {d.label_smoothing}")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                   help="random crop (padding 4) + horizontal flip, default on")
+                   help="random crop (padding 4) + horizontal flip, default off (on in --preset cifar10)")
     p.add_argument("--val-split", type=int,
                    help="hold out N training images for validation (default 0: use the test split)")
     p.add_argument("--synthetic-size", type=int,

@@ -12,7 +12,7 @@ FAST_EVAL = ["--val-split", "20"]  # evaluate on 20 held-out images, not the 2,0
 
 def test_train_then_evaluate(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", *SMALL, "--out", str(out), "--lr", "0.02"]) == 0
+    assert main(["train", *SMALL, "--out", str(out), "--optimizer", "sgd", "--lr", "0.02"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("Epoch [1/1]. Step [1/2] Loss: ")
     assert lines[-1].startswith("Accuracy of the model on the test images: ")

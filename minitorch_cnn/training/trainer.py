@@ -34,23 +34,29 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class TrainConfig:
-    """Every setting of a run (the command line's flags, one to one)."""
+    """Every setting of a run (the command line's flags, one to one).
+
+    The defaults are the README's main job: the seed's model on 10,000
+    synthetic images, Adam with a one-cycle schedule, 3 epochs, no
+    augmentation (the shapes already sit at random places) -- about 75 % test
+    accuracy in under 5 minutes on 2 cores. ``PRESETS`` hold recipes for real data.
+    """
     model: str = "resnet50_layer4"
     data: str = "synthetic"            # synthetic | cifar10 | folder
     data_dir: str = None
-    epochs: int = 2
-    batch_size: int = 100
-    lr: float = 0.05
-    optimizer: str = "sgd"             # sgd | adam
+    epochs: int = 3
+    batch_size: int = 64
+    lr: float = 2e-3
+    optimizer: str = "adam"            # sgd | adam
     momentum: float = 0.9
     nesterov: bool = True
-    weight_decay: float = 5e-4
+    weight_decay: float = 0.0
     schedule: str = "onecycle"         # constant | step | cosine | onecycle
     warmup_steps: int = 0
     label_smoothing: float = 0.0
-    augment: bool = True               # random crop (padding 4) + horizontal flip
+    augment: bool = False              # random crop (padding 4) + horizontal flip
     val_split: int = 0                 # hold out this many training images for validation
-    synthetic_size: int = 6000         # training images of the synthetic set
+    synthetic_size: int = 10000        # training images of the synthetic set
     seed: int = 0
     out: str = "runs/latest"
     log_every: int = 100
