@@ -23,12 +23,12 @@ torchvision's layout: ``conv1``, ``bn1``, ``layer1..3.i.conv1/bn1/conv2/bn2``,
 """
 import numpy as np
 
-from ..nn import AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, Module, ReLU, Sequential
+from ..nn import AdaptiveAvgPool2d, BatchNorm2d, Chain, Conv2d, Flatten, Linear, ReLU, Sequential
 from ._init import kaiming_normal_conv_
 from .blocks import BasicBlock
 
 
-class CifarResNet(Module):
+class CifarResNet(Chain):
     """conv1 (3x3, 16) -> bn1 -> relu -> layer1..3 (n BasicBlocks each) -> avgpool -> flatten -> fc.
 
     ``shortcut="A"`` (default, the paper's CIFAR choice) or ``"B"``
@@ -55,19 +55,9 @@ class CifarResNet(Module):
         self.fc = Linear(64, num_classes, dtype=dtype, rng=rng)
         kaiming_normal_conv_(self, rng)
 
-    def _order(self):
+    def stages(self):
         return (self.conv1, self.bn1, self.relu, self.layer1, self.layer2, self.layer3,
                 self.avgpool, self.flatten, self.fc)
-
-    def forward(self, x):
-        for m in self._order():
-            x = m(x)
-        return x
-
-    def backward(self, grad_out):
-        for m in reversed(self._order()):
-            grad_out = m.backward(grad_out)
-        return grad_out
 
     def extra_repr(self):
         return f"depth={6 * self.n + 2}, shortcut={self.shortcut!r}"

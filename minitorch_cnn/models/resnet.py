@@ -25,12 +25,13 @@ trained that way, so use it with them).
 """
 import numpy as np
 
-from ..nn import AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential
+from ..nn import (AdaptiveAvgPool2d, BatchNorm2d, Chain, Conv2d, Flatten, Linear, MaxPool2d, ReLU,
+                  Sequential)
 from ._init import kaiming_normal_conv_
 from .blocks import BasicBlock, Bottleneck
 
 
-class ResNet(Module):
+class ResNet(Chain):
     """conv1 (7x7/2) -> bn1 -> relu -> maxpool (3x3/2) -> layer1..4 -> avgpool -> flatten -> fc.
 
     ``block`` is :class:`BasicBlock` or :class:`Bottleneck`; ``layers`` the
@@ -63,19 +64,9 @@ class ResNet(Module):
         self.fc = Linear(512 * block.expansion, num_classes, dtype=dtype, rng=rng)
         kaiming_normal_conv_(self, rng)
 
-    def _order(self):
+    def stages(self):
         return (self.conv1, self.bn1, self.relu, self.maxpool, self.layer1, self.layer2,
                 self.layer3, self.layer4, self.avgpool, self.flatten, self.fc)
-
-    def forward(self, x):
-        for m in self._order():
-            x = m(x)
-        return x
-
-    def backward(self, grad_out):
-        for m in reversed(self._order()):
-            grad_out = m.backward(grad_out)
-        return grad_out
 
     def extra_repr(self):
         return f"block={self.block_type}"

@@ -1,11 +1,11 @@
 """The seed document's ResNet50_layer4, weight-compatible with its PyTorch code."""
 import numpy as np
 
-from ..nn import AvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential
+from ..nn import AvgPool2d, BatchNorm2d, Chain, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
 from .blocks import ResidualBlock
 
 
-class ResNet50_layer4(Module):  # noqa: N801 -- the seed's name
+class ResNet50_layer4(Chain):  # noqa: N801 -- the seed's name
     r"""The seed's CIFAR-10 network: a stem and 13 bottleneck blocks in three stages.
 
     ``layer1``  Conv2d(3, 64, 7, stride 2, padding 3) + BN + ReLU + MaxPool2d(3, stride 2, padding 0)
@@ -71,19 +71,9 @@ class ResNet50_layer4(Module):  # noqa: N801 -- the seed's name
         self.avgpool = AvgPool2d((1, 1), stride=2)
         self.flatten = Flatten()  # the seed's x.view(x.size(0), -1); no parameters
 
-    def _order(self):
+    def stages(self):
         return (self.layer1, self.layer2, self.layer3, self.layer4, self.avgpool,
                 self.flatten, self.fc)
-
-    def forward(self, x):
-        for m in self._order():
-            x = m(x)
-        return x
-
-    def backward(self, grad_out):
-        for m in reversed(self._order()):
-            grad_out = m.backward(grad_out)
-        return grad_out
 
     def extra_repr(self):
         return f"paper_shortcuts={self.paper_shortcuts}"

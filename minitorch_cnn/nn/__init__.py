@@ -4,10 +4,10 @@ from .conv import Conv2d
 from .init import manual_seed
 from .linear import Flatten, Linear
 from .loss import CrossEntropyLoss
-from .module import Identity, Module, Parameter, Sequential
+from .module import Chain, Identity, Module, Parameter, Sequential
 from .normalization import BatchNorm2d
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
-__all__ = ["Module", "Parameter", "Sequential", "Identity", "Conv2d", "BatchNorm2d", "ReLU",
+__all__ = ["Module", "Parameter", "Chain", "Sequential", "Identity", "Conv2d", "BatchNorm2d", "ReLU",
            "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Linear", "Flatten",
            "CrossEntropyLoss", "manual_seed"]

@@ -229,12 +229,31 @@ class Module:
         return lines[0] + ")"
 
 
-class Sequential(Module):
-    """Modules applied in order; children are named "0", "1", ... as in PyTorch.
+class Chain(Module):
+    """A module that applies ``stages()`` in order; backward visits them in reverse.
 
-    The backward pass visits the children in reverse, feeding each one the
-    gradient the next one returned: the chain rule, written out.
+    Each stage gets the gradient the stage after it returned: the chain rule,
+    written out. ``stages()`` defaults to the children in registration order;
+    a model whose state_dict order differs from its data flow (the seed
+    registers ``fc`` before ``avgpool``) overrides it.
     """
+
+    def stages(self):
+        return tuple(self._modules.values())
+
+    def forward(self, x):
+        for m in self.stages():
+            x = m(x)
+        return x
+
+    def backward(self, grad_out):
+        for m in reversed(self.stages()):
+            grad_out = m.backward(grad_out)
+        return grad_out
+
+
+class Sequential(Chain):
+    """Modules applied in order; children are named "0", "1", ... as in PyTorch."""
 
     def __init__(self, *modules):
         super().__init__()
@@ -251,16 +270,6 @@ class Sequential(Module):
 
     def __iter__(self):
         return iter(self._modules.values())
-
-    def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
-        return x
-
-    def backward(self, grad_out):
-        for m in reversed(self._modules.values()):
-            grad_out = m.backward(grad_out)
-        return grad_out
 
 
 class Identity(Module):
