@@ -19,6 +19,13 @@ PyTorch and Numba interfere inside one process, so each framework runs in its
 own worker process (``--worker minitorch|torch``). This parent process imports
 neither; it sends the workers one measurement at a time, alternating which goes
 first, so both see the same machine conditions, and quotes medians over rounds.
+
+The machine may be shared. Around every measurement the parent reads /proc for
+the CPU time that *other* processes used meanwhile; when they used more than
+0.1 core, the measurement is repeated (up to --retries times) and the quietest
+attempt kept. The report says how many measurements stayed noisy. (Two-thread
+BLAS, and PyTorch's OpenMP even more, slow down many times over when a third
+process wants a core, so an unlucky measurement would otherwise decide a ratio.)
 """
 import argparse
 import datetime
@@ -88,6 +95,29 @@ class Worker:
             raise RuntimeError(f"{self.kind} worker died (command {cmd})")
         return json.loads(line)
 
+    def ask_quiet(self, log, retries, **cmd):
+        """ask(), repeated (up to `retries` more times) while other processes used
+        more than QUIET_CORES of the machine during the measurement; keeps the
+        quietest attempt and logs how busy the machine was."""
+        best = None
+        for _ in range(retries + 1):
+            before = (_machine_busy(), _proc_cpu(self.proc.pid), _proc_cpu(os.getpid()))
+            t = time.perf_counter()
+            out = self.ask(**cmd)
+            wall = time.perf_counter() - t
+            after = (_machine_busy(), _proc_cpu(self.proc.pid), _proc_cpu(os.getpid()))
+            if None in before + after:          # no /proc: nothing to check
+                log.append(0.0)
+                return out
+            others = ((after[0] - before[0]) - (after[1] - before[1]) - (after[2] - before[2]))
+            share = max(0.0, others / wall)      # cores used by other processes, on average
+            if best is None or share < best[0]:
+                best = (share, out)
+            if share <= QUIET_CORES:
+                break
+        log.append(best[0])
+        return best[1]
+
     def close(self):
         self.proc.stdin.close()
         self.proc.wait(timeout=60)
@@ -128,7 +158,7 @@ class MinitorchBackend:
 
         import minitorch_cnn
         from minitorch_cnn import nn
-        from minitorch_cnn.nn.normalization import fuse_bn_relu
+        from minitorch_cnn.nn.normalization import fold_conv_bias, fuse_bn_relu
         from minitorch_cnn.optim import SGD
         from seed_model import build_minitorch
         self.import_s = time.perf_counter() - t0
@@ -140,7 +170,11 @@ class MinitorchBackend:
         self.model, self.model_source = build_minitorch()
         # the images need no gradient: skip the stem's dX (PyTorch skips it too)
         next(m for m in self.model.modules() if isinstance(m, nn.Conv2d)).input_grad = False
-        self.fuse = fuse_bn_relu
+
+        def fuse(model, enable=True):
+            fuse_bn_relu(model, enable)
+            fold_conv_bias(model, enable)
+        self.fuse = fuse
         self.opt = SGD(self.model.parameters(), lr=0.01, momentum=0.9)
         self.loss = nn.CrossEntropyLoss()
 
@@ -358,6 +392,30 @@ class TorchBackend:
 GEMMS = [(400, 1024, 1024), (1600, 1152, 128), (4900, 576, 64)]
 
 
+QUIET_CORES = 0.1    # a measurement counts as quiet when other processes used less than this
+
+
+def _machine_busy():
+    """Seconds of CPU time used by everything on the machine so far (from /proc/stat)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = list(map(int, f.readline().split()[1:]))
+    except OSError:
+        return None
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu(pid):
+    """CPU seconds used by a process, all its threads (from /proc/<pid>/stat)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _maxrss():
     import resource
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -378,7 +436,7 @@ t0 = time.perf_counter()
 sys.path[:0] = [{root!r}, {here!r}]
 import numpy as np
 import minitorch_cnn
-from minitorch_cnn.nn.normalization import fuse_bn_relu
+from minitorch_cnn.nn.normalization import fold_conv_bias, fuse_bn_relu
 from minitorch_cnn.optim import SGD
 from seed_model import build_minitorch
 from threadpoolctl import threadpool_limits
@@ -386,6 +444,7 @@ threadpool_limits({threads}, user_api="blas")
 t1 = time.perf_counter()
 model, _ = build_minitorch()
 fuse_bn_relu(model)
+fold_conv_bias(model)
 next(m for m in model.modules() if isinstance(m, minitorch_cnn.nn.Conv2d)).input_grad = False
 opt = SGD(model.parameters(), lr=0.01, momentum=0.9)
 loss = minitorch_cnn.nn.CrossEntropyLoss()
@@ -426,6 +485,9 @@ def main():
     ap.add_argument("--steps", type=int, default=3, help="training steps per round and side")
     ap.add_argument("--conv-reps", type=int, default=5, help="conv repetitions per round")
     ap.add_argument("--quick", action="store_true", help="3 rounds, fewer repetitions")
+    ap.add_argument("--retries", type=int, default=4,
+                    help="repeat a measurement up to this many times while other processes "
+                         f"use more than {QUIET_CORES} cores")
     ap.add_argument("--json", help="also write the raw measurements here")
     args = ap.parse_args()
     if args.worker:
@@ -474,29 +536,37 @@ def main():
     conv_t = {c[0]: {"minitorch": dict(fwd=[], bwd=[]), "torch": dict(fwd=[], bwd=[])}
               for c in convs}
     steps = {"minitorch": [], "minitorch_unfused": [], "torch": []}
+    busy = []   # per measurement: cores used by other processes meanwhile
     gemm = {}
     for r in range(args.rounds):
         order = [mt, pt] if r % 2 == 0 else [pt, mt]
         for c in convs:
             for w in order:
-                res = w.ask(op="conv", key=list(c[3:]), reps=args.conv_reps)
+                res = w.ask_quiet(busy, args.retries, op="conv", key=list(c[3:]),
+                                  reps=args.conv_reps)
                 for k in ("fwd", "bwd"):
                     conv_t[c[0]][w.kind][k] += res[k]
         for w in order:
-            steps[w.kind] += w.ask(op="step", reps=args.steps)
+            steps[w.kind] += w.ask_quiet(busy, args.retries, op="step", reps=args.steps)
             if w is mt:
-                steps["minitorch_unfused"] += mt.ask(op="step", reps=args.steps, fused=False)
-        for k, v in mt.ask(op="gemm", reps=5).items():
+                steps["minitorch_unfused"] += mt.ask_quiet(busy, args.retries, op="step",
+                                                          reps=args.steps, fused=False)
+        for k, v in mt.ask_quiet(busy, args.retries, op="gemm", reps=5).items():
             gemm.setdefault(k, []).extend(v)
         print(f"  round {r + 1}/{args.rounds} done ({time.time() - started:.0f} s)",
               file=sys.stderr)
-    breakdown = mt.ask(op="breakdown", reps=max(3, args.steps))
-    recompute = mt.ask(op="recompute_ab", reps=max(3, args.rounds))
+    breakdown = mt.ask_quiet(busy, args.retries, op="breakdown", reps=max(3, args.steps))
+    recompute = mt.ask_quiet(busy, args.retries, op="recompute_ab", reps=max(3, args.rounds))
     mem_m = mt.ask(op="memory")
     mem_t = pt.ask(op="memory")
     for w in workers.values():
         w.close()
-    warm = [warm_start(args, env) for _ in range(2)]
+    warm = [_quiet(lambda: warm_start(args, env), args.retries, busy) for _ in range(2)]
+
+    noisy = [b for b in busy if b > QUIET_CORES]
+    print(f"\nmachine sharing: {len(busy)} measurements, {len(noisy)} of them with other "
+          f"processes using > {QUIET_CORES} cores even after {args.retries} retries "
+          f"(worst {max(busy, default=0):.2f} cores, median {median(busy) if busy else 0:.2f})")
 
     # ---------------------------------------------------------------- 1. convs
     print("\n## 1. Convolutions (forward, backward; ms, medians; ratio = minitorch / PyTorch)")
@@ -521,8 +591,10 @@ def main():
     sm, su, st_ = median(steps["minitorch"]), median(steps["minitorch_unfused"]), median(
         steps["torch"])
     print("\n## 2. Training step (forward, loss, backward, SGD momentum update)")
+    print("fused = nn.normalization.fuse_bn_relu + fold_conv_bias (BatchNorm does the ReLU "
+          "after it and the conv bias before it); the stem conv skips its input gradient")
     print(f"{'':34s} {'ms':>8s} {'img/s':>8s} {'/ PyTorch':>10s}")
-    for label, v in (("minitorch_cnn (fuse_bn_relu)", sm), ("minitorch_cnn (BN, ReLU apart)", su),
+    for label, v in (("minitorch_cnn (fused)", sm), ("minitorch_cnn (no fusion)", su),
                      ("PyTorch " + info_t["torch"], st_)):
         print(f"{label:34s} {fmt_ms(v)} {args.batch / v:8.0f} {v / st_:10.2f}")
     per_round = [a / b for a, b in zip(_chunks(steps["minitorch"], args.steps),
@@ -584,9 +656,34 @@ def main():
     print(f"(run took {time.time() - started:.0f} s)")
     if args.json:
         raw.update(conv=conv_t, steps=steps, gemm=gemm, breakdown=breakdown, memory=mem_m,
-                   warm=warm, recompute=recompute)
+                   warm=warm, recompute=recompute, busy=busy)
         with open(args.json, "w") as f:
             json.dump(raw, f)
+
+
+def _quiet(fn, retries, log):
+    """fn(), repeated while other processes kept the machine busy; the quietest result."""
+    best = None
+    for _ in range(retries + 1):
+        b0, s0, t = _machine_busy(), _children_cpu(), time.perf_counter()
+        out = fn()
+        b1, s1, wall = _machine_busy(), _children_cpu(), time.perf_counter() - t
+        if b0 is None:
+            return out
+        share = max(0.0, ((b1 - b0) - (s1 - s0)) / wall)
+        if best is None or share < best[0]:
+            best = (share, out)
+        if share <= QUIET_CORES:
+            break
+    log.append(best[0])
+    return best[1]
+
+
+def _children_cpu():
+    """CPU seconds of this process and its finished children."""
+    import resource
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _chunks(xs, n):

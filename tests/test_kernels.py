@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from minitorch_cnn import kernels, nn
 from minitorch_cnn.kernels import numba_kernels as nb
 from minitorch_cnn.kernels import reference as ref
-from minitorch_cnn.nn.normalization import fuse_bn_relu
+from minitorch_cnn.nn.normalization import fold_conv_bias, fuse_bn_relu
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SETTINGS = settings(max_examples=60, deadline=None)
@@ -231,6 +231,38 @@ def test_fused_bn_relu_equals_bn_then_relu(backend, training):
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert (results[0][0] >= 0).all()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("training", [True, False])
+def test_folded_conv_bias_equals_conv_then_bn(backend, training):
+    """fold_conv_bias: same outputs, running statistics and gradients (the conv bias's too)."""
+    rng = np.random.default_rng(7)
+    x = rand(rng, (4, 6, 6, 3))
+    g = rand(rng, (4, 6, 6, 5))
+    results = []
+    with kernels.use_backend(backend):
+        for fold in (False, True):
+            nn.manual_seed(0)
+            model = nn.Sequential(nn.Conv2d(3, 5, 3, 1, 1), nn.BatchNorm2d(5), nn.ReLU())
+            model[0].bias.data[:] = rand(np.random.default_rng(8), 5) * 3
+            if not training:
+                model[1].running_mean = rand(np.random.default_rng(9), 5)
+                model.eval()
+            assert fold_conv_bias(model, enable=fold) == 1
+            fuse_bn_relu(model, enable=fold)
+            y = model(x)
+            dx = model.backward(g)
+            results.append([y, dx, model[1].running_mean, model[1].running_var]
+                           + [p.grad.copy() for p in model.parameters()])
+    for a, b in zip(*results):
+        # in training the conv bias gradient is 0 up to rounding (BN removes the mean)
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    assert fold_conv_bias(model, enable=False) == 1
+    assert not model[0].bias_folded and model[1].input_bias is None
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias",
+                                        "1.running_mean", "1.running_var",
+                                        "1.num_batches_tracked"]
 
 
 # ------------------------------------------------------- layers, both backends

@@ -124,7 +124,7 @@ def scale_shift(x, scale, shift, relu=False):
 
 
 def batchnorm_backward(grad_out, x, mean, inv_std, scale, shift, relu=False, training=True):
-    """BatchNorm [+ fused ReLU] backward -> (dx, dgamma, dbeta); see reference.batchnorm_backward."""
+    """BatchNorm [+ fused ReLU] backward -> (dx, dgamma, dbeta, dx summed per channel)."""
     return _active.batchnorm_backward(grad_out, x, mean, inv_std, scale, shift, relu, training)
 
 

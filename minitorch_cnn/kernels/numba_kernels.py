@@ -273,14 +273,17 @@ def _batchnorm_backward(g, x, mean, inv_std, scale, shift, relu, training):
             k2[ch] = scale[ch] * sg[ch] / m
             k3[ch] = scale[ch] * sgx[ch] * inv_std[ch] * inv_std[ch] / m
     dx = np.empty_like(g)
+    sdx = np.zeros(c, dtype=np.float64)      # sum of dx: a folded conv bias's gradient
     for r in range(m):
         gv, xv, out = g[r], x[r], dx[r]
         for ch in range(c):
             gi = gv[ch]
             if relu and not xv[ch] * scale[ch] + shift[ch] > 0:
                 gi = zero
-            out[ch] = scale[ch] * gi - k2[ch] - k3[ch] * (xv[ch] - mean[ch])
-    return dx, dgamma, dbeta
+            d = scale[ch] * gi - k2[ch] - k3[ch] * (xv[ch] - mean[ch])
+            out[ch] = d
+            sdx[ch] += d
+    return dx, dgamma, dbeta, sdx.astype(g.dtype)
 
 
 def _rows(a):
@@ -303,10 +306,12 @@ def scale_shift(x, scale, shift, relu=False):
 
 
 def batchnorm_backward(grad_out, x, mean, inv_std, scale, shift, relu=False, training=True):
-    """BatchNorm's (and a fused ReLU's) backward -> (dx, dgamma, dbeta); see reference."""
-    dx, dgamma, dbeta = _batchnorm_backward(_rows(grad_out), _rows(x), _vec(mean), _vec(inv_std),
-                                            _vec(scale), _vec(shift), bool(relu), bool(training))
-    return dx.reshape(x.shape), dgamma, dbeta
+    """BatchNorm's (and a fused ReLU's) backward -> (dx, dgamma, dbeta, dx summed per
+    channel); see reference."""
+    dx, dgamma, dbeta, dx_sum = _batchnorm_backward(
+        _rows(grad_out), _rows(x), _vec(mean), _vec(inv_std), _vec(scale), _vec(shift),
+        bool(relu), bool(training))
+    return dx.reshape(x.shape), dgamma, dbeta, dx_sum
 
 
 # ------------------------------------------------------------------- ReLU

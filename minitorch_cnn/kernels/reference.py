@@ -124,13 +124,15 @@ def scale_shift(x, scale, shift, relu=False):
 
 
 def batchnorm_backward(grad_out, x, mean, inv_std, scale, shift, relu=False, training=True):
-    """Backward of y = [relu](scale_shift(x)) for BatchNorm -> (dx, dgamma, dbeta).
+    """Backward of y = [relu](scale_shift(x)) for BatchNorm -> (dx, dgamma, dbeta, dx_sum).
 
     With the ReLU fused, its mask is recomputed from x: g = grad * [x scale + shift > 0].
     Then, over the M = x.size / C values of each channel, x_hat = (x - mean) * inv_std:
       dbeta = sum g,   dgamma = sum g x_hat,
       dx = scale * (g - (dbeta + x_hat dgamma) / M)   in training,
       dx = scale * g                                   in eval (constant statistics).
+    dx_sum (dx summed per channel) is the gradient of a bias added just before
+    the BatchNorm (a folded convolution bias).
     """
     g = grad_out
     if relu:
@@ -139,10 +141,12 @@ def batchnorm_backward(grad_out, x, mean, inv_std, scale, shift, relu=False, tra
     x_hat = (x - mean) * inv_std
     dbeta = g.sum(axis=axes, dtype=np.float64).astype(g.dtype)
     dgamma = (g * x_hat).sum(axis=axes, dtype=np.float64).astype(g.dtype)
-    if not training:
-        return g * scale, dgamma, dbeta
-    m = g.size // g.shape[-1]
-    return scale * (g - (dbeta + x_hat * dgamma) / m), dgamma, dbeta
+    if training:
+        m = g.size // g.shape[-1]
+        dx = scale * (g - (dbeta + x_hat * dgamma) / m)
+    else:
+        dx = g * scale
+    return dx, dgamma, dbeta, dx.sum(axis=axes, dtype=np.float64).astype(g.dtype)
 
 
 def relu_backward(grad_out, y):

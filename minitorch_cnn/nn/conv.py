@@ -25,6 +25,8 @@ class Conv2d(Module):
     ``input_grad = False`` (an attribute, default True) skips dX_col and col2im
     and makes backward return None: for a first layer whose input is data,
     like PyTorch skipping an input that does not require grad.
+    ``bias_folded = True`` (set by ``nn.normalization.fold_conv_bias``) leaves
+    the bias and its gradient to the BatchNorm2d that follows.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
@@ -39,6 +41,7 @@ class Conv2d(Module):
         self.weight = Parameter(uniform_fan_in((out_channels, in_channels, kh, kw), fan_in, rng, dtype))
         self.bias = Parameter(uniform_fan_in((out_channels,), fan_in, rng, dtype)) if bias else None
         self.input_grad = True
+        self.bias_folded = False   # True: the BatchNorm after it adds the bias (fold_conv_bias)
         # Memory: a kh x kw im2col matrix is up to kh*kw times larger than the input.
         # Keep the input instead and rebuild the matrix in backward where that is
         # cheap next to the GEMMs it feeds (the copy costs about 1/O of them):
@@ -67,7 +70,7 @@ class Conv2d(Module):
         cols = kernels.im2col(x, kh, kw, sh, sw, ph, pw)            # (N*OH*OW, kh*kw*C)
         w_col = self._weight_col()                                   # (kh*kw*C, O)
         y = cols @ w_col                                             # (N*OH*OW, O)
-        if self.bias is not None:
+        if self.bias is not None and not self.bias_folded:
             y += self.bias.data
         y = y.reshape(n, oh, ow, self.out_channels)
         recompute = self.recompute_cols
@@ -81,7 +84,7 @@ class Conv2d(Module):
         cols = kernels.im2col(saved, kh, kw, *self.stride, *self.padding) if recompute else saved
         dw_row = g.T @ cols                      # dW_col^T: (O, kh*kw*C), (O, C) for 1x1
         self.weight.grad += dw_row.reshape(-1, kh, kw, self.in_channels).transpose(0, 3, 1, 2)
-        if self.bias is not None:
+        if self.bias is not None and not self.bias_folded:
             self.bias.grad += np.ones(len(g), g.dtype) @ g           # column sums, as a GEMV
         if not self.input_grad:
             return None
