@@ -269,8 +269,13 @@ class Trainer:
             if self._step_limit_reached():
                 break
         bar.close()
+        seconds = time.perf_counter() - t0
         if self.step == n_steps:
-            self._end_epoch(time.perf_counter() - t0, seen, losses, correct)
+            self._end_epoch(seconds, seen, losses, correct)
+        elif losses:
+            self.log(f"Stopped at epoch {self.epoch + 1}, step {self.step} (--max-steps "
+                     f"{c.max_steps}): train loss {np.mean(losses):.4f} over {len(losses)} "
+                     f"steps, {seen / seconds:.0f} images/s")
 
     def _end_epoch(self, seconds, seen, losses, correct):
         acc, _, _ = evaluate(self.model, self.eval_loader)
