@@ -634,7 +634,8 @@ def main():
     print(f"max RSS of the worker processes: minitorch_cnn {mem_m['maxrss'] / 2**20:.0f} MiB, "
           f"PyTorch {mem_t['maxrss'] / 2**20:.0f} MiB")
     for i, w in enumerate(warm):
-        print(f"fresh process {i + 1}: launch + imports {w['wall'] - w['build'] - w['first_step']:.2f}"
+        launch = w["wall"] - w["build"] - w["first_step"]
+        print(f"fresh process {i + 1}: launch + imports {launch:.2f}"
               f" s, build {w['build']:.2f} s, first step {w['first_step']:.2f} s, total "
               f"{w['wall']:.2f} s = steady step + {w['wall'] - sm:.2f} s")
 
@@ -682,7 +683,8 @@ def _quiet(fn, retries, log):
 def _children_cpu():
     """CPU seconds of this process and its finished children."""
     import resource
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 

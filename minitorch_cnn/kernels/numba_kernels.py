@@ -4,10 +4,17 @@ Everything is NHWC and loops in memory order, so the innermost loop always
 runs along a contiguous run of channels (in im2col/col2im, along a whole run
 of ``(kernel column, channel)`` values, contiguous both in the image and in the
 patch row). Loops index multi-dimensional arrays from zero up (``a[b, i, t]``
-for ``t in range(n)``) rather than 1-D offsets: that is the form LLVM turns
-into vector instructions (measured 2x faster for im2col). The kernels are serial on purpose: each one is
-memory-bound and lasts a millisecond or less, while OpenBLAS owns both cores
-for the matrix multiplies around it (see ``minitorch_cnn/_threading.py``).
+for ``t in range(n)``) rather than through 1-D offsets: that is the form LLVM
+turns into vector instructions (measured 2-3x faster for im2col/col2im).
+
+The elementwise work is fused into as few passes over memory as the maths
+allows: BatchNorm statistics in one pass (float64 sums); normalise + affine
+(+ the following ReLU) in one; BatchNorm (+ ReLU) backward in two (the sums,
+then dx, which also yields the per-channel sum of dx for a folded conv bias).
+
+The kernels are serial on purpose: each is memory-bound and lasts about a
+millisecond, while OpenBLAS owns both cores for the matrix multiplies around
+them (``minitorch_cnn/_threading.py`` records what two threads cost here).
 
 ``cache=True`` writes the machine code next to this file (``__pycache__``), so
 a second process starts warm. With ``NUMBA_DISABLE_JIT=1`` these functions
@@ -301,7 +308,7 @@ def channel_stats(x):
 
 
 def scale_shift(x, scale, shift, relu=False):
-    """y = x * scale + shift per channel (then max(y, 0) if relu): BatchNorm's normalise + affine."""
+    """y = x * scale + shift per channel, then max(y, 0) if relu (BatchNorm [+ ReLU])."""
     return _scale_shift(_rows(x), _vec(scale), _vec(shift), bool(relu)).reshape(x.shape)
 
 
