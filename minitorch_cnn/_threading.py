@@ -5,11 +5,13 @@ Two cores, shared by OpenBLAS's threads and, potentially, Numba's. The policy:
 * **BLAS owns the cores.** The matrix multiplies are where parallelism pays;
   OpenBLAS uses its own thread pool for each one.
 * **The Numba kernels are serial** (no ``parallel=True``, no ``prange``). Each
-  is memory-bound and lasts about a millisecond. Measured here, right after an
-  OpenBLAS multiply and with other processes on the machine, two-thread
-  versions of the BatchNorm statistics took 24-120 ms instead of 0.4-1.2 ms:
-  the second worker waits for a core that OpenBLAS's spinning thread or
-  another process holds.
+  is memory-bound and lasts about a millisecond, and runs right after an
+  OpenBLAS multiply, whose worker thread keeps spinning on the other core for
+  a while. Measured here: two-thread (``prange``) BatchNorm statistics took
+  9-120 ms instead of 0.4-1.2 ms, and even on a quiet machine splitting
+  BatchNorm's normalise pass over two Python threads (nogil kernels) made it
+  2-2.5x *slower* (0.90 -> 2.04 ms for 25600x64): the second thread waits for
+  the core the BLAS thread holds.
 * **Idle threads sleep**, in case something does start a parallel region (a
   user's own ``prange`` code, or PyTorch's OpenMP in the same process):
   ``OMP_WAIT_POLICY=PASSIVE`` and ``KMP_BLOCKTIME=0`` stop OpenMP workers from
