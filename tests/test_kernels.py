@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -377,6 +378,7 @@ def test_threading_policy_is_set_before_numba_and_respects_the_user():
     assert _run(code, OMP_WAIT_POLICY="ACTIVE").split()[0] == "ACTIVE"
 
 
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="NUMBA_DISABLE_JIT=1: nothing is compiled")
 def test_kernels_are_cached_on_disk():
     """cache=True: a second process loads machine code instead of compiling."""
     for name in nb.__all__:
