@@ -57,7 +57,7 @@ def plot_training_curves(history, path, eval_name="validation"):
     rows = history.get("epochs", [])
     if rows:
         epochs = [r["epoch"] for r in rows]
-        ax_acc.plot(epochs, [r["train_acc"] for r in rows], "o-", label="train (augmented)")
+        ax_acc.plot(epochs, [r["train_acc"] for r in rows], "o-", label="train (during the epoch)")
         key = f"{eval_name}_acc"
         ax_acc.plot(epochs, [r.get(key, np.nan) for r in rows], "s-", label=eval_name)
         ax_acc.legend()
