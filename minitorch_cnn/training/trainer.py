@@ -151,7 +151,7 @@ class Trainer:
     ``model`` replaces the registry's ``cfg.model`` with a Module of your own.
     """
 
-    def __init__(self, cfg, resume=None, log=print, model=None):
+    def __init__(self, cfg, resume=None, log=None, model=None):
         if resume is not None:
             state = load_checkpoint(resume)
             saved = TrainConfig.from_dict(state["meta"].get("config", {}))
@@ -160,7 +160,7 @@ class Trainer:
             saved.out = cfg.out or saved.out
             saved.progress, saved.max_steps = cfg.progress, cfg.max_steps
             cfg = saved
-        self.cfg, self.log = cfg, log
+        self.cfg, self.log = cfg, log or _print_now
         train, evalset, self.eval_name = load_datasets(cfg)
         self.classes = train.classes
         train_tf, eval_tf = build_transform(cfg, train)
@@ -327,6 +327,11 @@ def write_metrics(out, history, eval_name):
     with open(os.path.join(out, "metrics.json"), "w") as f:
         json.dump(history, f, indent=1)
     plot_training_curves(history, os.path.join(out, "curves.png"), eval_name=eval_name)
+
+
+def _print_now(line):
+    """print, flushed: log lines reach a file or a pipe when they happen."""
+    print(line, flush=True)
 
 
 class _NoBar:
