@@ -1,7 +1,6 @@
 """The seed model, ResNet50_layer4, for the benchmarks: ours and PyTorch's.
 
-``build_minitorch()`` returns ``minitorch_cnn.models.ResNet50_layer4`` when the
-package has it, else an identical stand-in built here from ``minitorch_cnn.nn``.
+``build_minitorch()`` returns ``minitorch_cnn.models.ResNet50_layer4``.
 ``build_torch()`` builds the same architecture from ``torch.nn`` (call it only
 in a process that has not loaded Numba: the two runtimes interfere).
 
@@ -43,63 +42,8 @@ def conv_shapes(batch=100, size=32):
 
 # ------------------------------------------------------------------ minitorch_cnn
 def build_minitorch(num_classes=10):
-    try:
-        from minitorch_cnn.models import ResNet50_layer4
-        return ResNet50_layer4(num_classes=num_classes), "minitorch_cnn.models.ResNet50_layer4"
-    except ImportError:
-        return _standin(num_classes), "benchmarks/seed_model.py stand-in"
-
-
-def _standin(num_classes):
-    from minitorch_cnn import nn
-
-    def cbr(cin, cout, k, s, p):
-        return nn.Sequential(nn.Conv2d(cin, cout, k, s, p), nn.BatchNorm2d(cout), nn.ReLU())
-
-    class ResidualBlock(nn.Module):
-        def __init__(self, cin, mid, cout, down):
-            super().__init__()
-            s = 2 if down else 1
-            self.layer = nn.Sequential(cbr(cin, mid, 1, s, 0), cbr(mid, mid, 3, 1, 1),
-                                       cbr(mid, cout, 1, 1, 0))
-            if down:
-                self.downsize = cbr(cin, cout, 1, 2, 0)
-            else:
-                self.make_equal_channel = cbr(cin, cout, 1, 1, 0)
-            self.shortcut = self.downsize if down else self.make_equal_channel
-
-        def forward(self, x):
-            return self.layer(x) + self.shortcut(x)
-
-        def backward(self, g):
-            dx = self.layer.backward(g)
-            dx += self.shortcut.backward(g)
-            return dx
-
-    class ResNet50_layer4(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.layer1 = nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3), nn.BatchNorm2d(64), nn.ReLU(),
-                                        nn.MaxPool2d(3, 2, 0))
-            for li, layer in enumerate(BLOCKS, start=2):
-                setattr(self, f"layer{li}", nn.Sequential(*[ResidualBlock(*b) for b in layer]))
-            self.avgpool = nn.AvgPool2d((1, 1), 2)
-            self.flatten = nn.Flatten()
-            self.fc = nn.Linear(1024, num_classes)
-            self._seq = [self.layer1, self.layer2, self.layer3, self.layer4, self.avgpool,
-                         self.flatten, self.fc]
-
-        def forward(self, x):
-            for m in self._seq:
-                x = m(x)
-            return x
-
-        def backward(self, g):
-            for m in reversed(self._seq):
-                g = m.backward(g)
-            return g
-
-    return ResNet50_layer4()
+    from minitorch_cnn.models import ResNet50_layer4
+    return ResNet50_layer4(num_classes=num_classes), "minitorch_cnn.models.ResNet50_layer4"
 
 
 # ------------------------------------------------------------------------ PyTorch
