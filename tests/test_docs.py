@@ -1,6 +1,6 @@
 """The teaching pages in docs/: their code runs, their links hold.
 
-* Every ```python block of a page runs, in order, in one namespace per page,
+* Every ```python block of a page (and of the top-level README) runs, in order, in one namespace per page,
   in a temporary working directory. A block preceded by ``<!-- skip -->``
   is shown but not run.
 * Every relative link resolves: files and folders exist, ``#heading`` anchors
@@ -56,8 +56,11 @@ def test_there_are_pages():
     assert "README.md" in names and "conventions.md" in names
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if python_blocks(p)],
-                         ids=lambda p: p.relative_to(DOCS).as_posix())
+README = ROOT / "README.md"  # the front page's code must run too
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES + [README] if python_blocks(p)],
+                         ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_code_blocks_run(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MINITORCH_EXAMPLE_FAST", "1")
@@ -68,7 +71,7 @@ def test_code_blocks_run(page, tmp_path, monkeypatch):
 
 
 def test_links_to_source_lines_hold():
-    problems = relink.check(PAGES)
+    problems = relink.check(PAGES + [README])
     assert not problems, "\n".join(problems)
 
 
