@@ -208,6 +208,30 @@ def test_relu_backward(impl):
     np.testing.assert_array_equal(impl.relu_backward(g, y), [[0, 6], [7, 0]])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("wd, damp, nesterov", [(0.0, 0.0, False), (5e-4, 0.0, True),
+                                                (1e-2, 0.3, False), (0.0, 0.0, True)])
+def test_sgd_momentum_update_numba_equals_reference(dtype, wd, damp, nesterov):
+    rng = np.random.default_rng(7)
+    p, g, buf = (rand(rng, (3, 5, 7), dtype) for _ in range(3))
+    p0, buf0 = p.astype(np.float64), buf.astype(np.float64)
+    expect_p, expect_buf = p.copy(), buf.copy()
+    ref.sgd_momentum_update(expect_p, g, expect_buf, 0.05, 0.9, damp, wd, nesterov)
+    g_before = g.copy()
+    nb.sgd_momentum_update(p, g, buf, 0.05, 0.9, damp, wd, nesterov)
+    np.testing.assert_array_equal(buf, expect_buf)   # same operations, same order: bit for bit
+    np.testing.assert_array_equal(p, expect_p)
+    np.testing.assert_array_equal(g, g_before)
+    assert p.dtype == buf.dtype == dtype
+    # and the equations themselves, by hand in float64
+    d = g_before.astype(np.float64) + wd * p0
+    b = 0.9 * buf0 + (1 - damp) * d
+    p1 = p0 - 0.05 * (d + 0.9 * b if nesterov else b)
+    tol = 1e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(buf, b, rtol=tol, atol=tol)
+    np.testing.assert_allclose(p, p1, rtol=tol, atol=tol)
+
+
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
 @pytest.mark.parametrize("training", [True, False])
 def test_fused_bn_relu_equals_bn_then_relu(backend, training):

@@ -134,3 +134,9 @@ def relu_backward(grad_out, y):
 
 
 _active = _load(os.environ.get("MINITORCH_KERNELS", "numba"))
+
+
+def sgd_momentum_update(p, g, buf, lr, momentum, dampening, weight_decay, nesterov):
+    """In place: SGD with momentum for a parameter whose momentum buffer exists."""
+    return _active.sgd_momentum_update(p, g, buf, lr, momentum, dampening, weight_decay,
+                                       nesterov)

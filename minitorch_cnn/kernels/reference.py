@@ -152,3 +152,20 @@ def batchnorm_backward(grad_out, x, mean, inv_std, scale, shift, relu=False, tra
 def relu_backward(grad_out, y):
     """dx = grad_out where ReLU's output y > 0, else 0 (the gradient at 0 is 0)."""
     return np.where(y > 0, grad_out, 0).astype(grad_out.dtype, copy=False)
+
+
+def sgd_momentum_update(p, g, buf, lr, momentum, dampening, weight_decay, nesterov):
+    """One SGD step with momentum, in place, for a parameter whose buffer exists (step >= 2).
+
+        d = g + weight_decay * p
+        buf <- momentum * buf + (1 - dampening) * d
+        p   <- p - lr * (d + momentum * buf   if nesterov   else   buf)
+
+    Arithmetic in p's dtype, in this order (optim.SGD's equations); ``g`` is
+    left unchanged. The Numba twin does it in one pass over memory.
+    """
+    d = p * weight_decay + g if weight_decay else g
+    buf *= momentum
+    buf += d * (1.0 - dampening) if dampening else d
+    step = buf * momentum + d if nesterov else buf
+    p -= step * lr

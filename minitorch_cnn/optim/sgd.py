@@ -1,6 +1,7 @@
 """Stochastic gradient descent with momentum, exactly as ``torch.optim.SGD``."""
 import numpy as np
 
+from .. import kernels
 from .optimizer import Optimizer
 
 
@@ -76,24 +77,20 @@ class SGD(Optimizer):
         nesterov = bool(self.nesterov)
         for i, p in enumerate(self.params):
             data, g = p.data, p.grad
+            if mu != 0.0 and self._has_buffer(i, data):
+                # every step after the first: b <- mu b + (1 - damp) g and the update,
+                # fused in one pass (kernels.reference.sgd_momentum_update is the NumPy form)
+                buf = self._buffer(i, "momentum_buffer", data)
+                kernels.sgd_momentum_update(data, g, buf, lr, mu, damp, wd, nesterov)
+                continue
             if wd != 0.0:                          # g <- g + wd * p
                 t0 = self._tmp(data, 0)
                 np.multiply(data, wd, out=t0)
                 t0 += g
                 g = t0
             t1 = self._tmp(data, 1)
-            if mu != 0.0:
-                buf = self.state[i].get("momentum_buffer")
-                if buf is None or buf.shape != data.shape:
-                    buf = self._buffer(i, "momentum_buffer", data, like=g)  # b_1 = g
-                else:
-                    buf = self._buffer(i, "momentum_buffer", data)
-                    buf *= mu                      # b <- mu * b + (1 - damp) * g
-                    if damp != 0.0:
-                        np.multiply(g, 1.0 - damp, out=t1)
-                        buf += t1
-                    else:
-                        buf += g
+            if mu != 0.0:                          # first step: b_1 = g
+                buf = self._buffer(i, "momentum_buffer", data, like=g)
                 if nesterov:                       # g <- g + mu * b
                     np.multiply(buf, mu, out=t1)
                     t1 += g
@@ -103,3 +100,7 @@ class SGD(Optimizer):
             np.multiply(g, lr, out=t1)             # p <- p - lr * g
             data -= t1
         self.step_count += 1
+
+    def _has_buffer(self, i, data):
+        buf = self.state[i].get("momentum_buffer")
+        return buf is not None and buf.shape == data.shape
