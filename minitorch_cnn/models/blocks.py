@@ -119,7 +119,8 @@ class ResidualBlock(Module):
         grad_main = self.layer.backward(grad_out)       # through the three convolutions
         shortcut = self._shortcut()
         grad_short = grad_out if shortcut is None else shortcut.backward(grad_out)
-        return grad_main + grad_short                   # x fed both paths: the gradients add
+        grad_main += grad_short                         # x fed both paths: the gradients add
+        return grad_main                                # (in place: grad_main is a fresh array)
 
     def extra_repr(self):
         return f"downsample={self.downsample}, paper_shortcut={self.paper_shortcut}"
@@ -224,8 +225,8 @@ class BasicBlock(Module):
         g = self.relu2.backward(grad_out)                # gradient of the sum
         g_main = self.conv1.backward(self.bn1.backward(self.relu1.backward(
             self.conv2.backward(self.bn2.backward(g)))))
-        g_short = g if self.downsample is None else self.downsample.backward(g)
-        return g_main + g_short
+        g_main += g if self.downsample is None else self.downsample.backward(g)
+        return g_main                                   # main path + shortcut, summed in place
 
 
 class Bottleneck(Module):
@@ -284,8 +285,8 @@ class Bottleneck(Module):
         g_main = g
         for m in reversed(self._main()):
             g_main = m.backward(g_main)
-        g_short = g if self.downsample is None else self.downsample.backward(g)
-        return g_main + g_short
+        g_main += g if self.downsample is None else self.downsample.backward(g)
+        return g_main                                   # main path + shortcut, summed in place
 
     def extra_repr(self):
         return f"stride_in_1x1={self.stride_in_1x1}"
