@@ -96,27 +96,11 @@ class Worker:
         return json.loads(line)
 
     def ask_quiet(self, log, retries, **cmd):
-        """ask(), repeated (up to `retries` more times) while other processes used
-        more than QUIET_CORES of the machine during the measurement; keeps the
-        quietest attempt and logs how busy the machine was."""
-        best = None
-        for _ in range(retries + 1):
-            before = (_machine_busy(), _proc_cpu(self.proc.pid), _proc_cpu(os.getpid()))
-            t = time.perf_counter()
-            out = self.ask(**cmd)
-            wall = time.perf_counter() - t
-            after = (_machine_busy(), _proc_cpu(self.proc.pid), _proc_cpu(os.getpid()))
-            if None in before + after:          # no /proc: nothing to check
-                log.append(0.0)
-                return out
-            others = ((after[0] - before[0]) - (after[1] - before[1]) - (after[2] - before[2]))
-            share = max(0.0, others / wall)      # cores used by other processes, on average
-            if best is None or share < best[0]:
-                best = (share, out)
-            if share <= QUIET_CORES:
-                break
-        log.append(best[0])
-        return best[1]
+        """ask(), repeated while other processes kept the machine busy (see _quiet)."""
+        def ours():  # this parent and the worker being measured
+            a, b = _proc_cpu(self.proc.pid), _proc_cpu(os.getpid())
+            return None if a is None or b is None else a + b
+        return _quiet(lambda: self.ask(**cmd), retries, log, ours)
 
     def close(self):
         self.proc.stdin.close()
@@ -671,16 +655,21 @@ def main():
             json.dump(raw, f)
 
 
-def _quiet(fn, retries, log):
-    """fn(), repeated while other processes kept the machine busy; the quietest result."""
+def _quiet(fn, retries, log, own_cpu=None):
+    """fn(), repeated (up to `retries` more times) while processes other than ours used
+    more than QUIET_CORES of the machine meanwhile; returns the quietest attempt's
+    result and logs how busy the machine was. ``own_cpu()`` gives the CPU seconds of
+    the processes being measured (default: this one and its finished children)."""
+    own_cpu = own_cpu or _children_cpu
     best = None
     for _ in range(retries + 1):
-        b0, s0, t = _machine_busy(), _children_cpu(), time.perf_counter()
+        b0, s0, t = _machine_busy(), own_cpu(), time.perf_counter()
         out = fn()
-        b1, s1, wall = _machine_busy(), _children_cpu(), time.perf_counter() - t
-        if b0 is None:
+        b1, s1, wall = _machine_busy(), own_cpu(), time.perf_counter() - t
+        if None in (b0, s0, b1, s1):          # no /proc: nothing to check
+            log.append(0.0)
             return out
-        share = max(0.0, ((b1 - b0) - (s1 - s0)) / wall)
+        share = max(0.0, ((b1 - b0) - (s1 - s0)) / wall)  # other processes' cores, on average
         if best is None or share < best[0]:
             best = (share, out)
         if share <= QUIET_CORES:
