@@ -11,7 +11,9 @@ a PyTorch ``state_dict`` is loaded as it is, with no transposes:
 * :func:`export_npz` -- our ``state_dict`` to an ``.npz`` with PyTorch keys,
   which PyTorch loads with
   ``model.load_state_dict({k: torch.from_numpy(v) for k, v in np.load(path).items()})``;
-* :func:`to_torch_state_dict` -- our ``state_dict`` as torch tensors.
+* :func:`to_torch_state_dict` -- our ``state_dict`` as torch tensors;
+* :func:`to_torch_module` -- a whole model rebuilt from ``torch.nn`` layers,
+  with our weights: a PyTorch twin (an oracle, and the benchmarks' baseline).
 
 Loading is all or nothing: missing, unexpected and mis-shaped keys are all
 listed in one :class:`StateDictMismatchError`, raised before anything is
@@ -23,7 +25,7 @@ import zipfile
 import numpy as np
 
 __all__ = ["StateDictMismatchError", "load_state_dict", "read_state_dict", "read_torch_checkpoint",
-           "export_npz", "to_torch_state_dict", "TORCH_TO_NPZ_RECIPE"]
+           "export_npz", "to_torch_state_dict", "to_torch_module", "TORCH_TO_NPZ_RECIPE"]
 
 TORCH_TO_NPZ_RECIPE = (
     "python -c \"import sys, numpy as np, torch; "
@@ -180,3 +182,107 @@ def to_torch_state_dict(model):
     """``{key: torch.Tensor}`` for ``torch_model.load_state_dict(...)`` (needs torch)."""
     import torch
     return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in model.state_dict().items()}
+
+
+# -------------------------------------------------------------- a PyTorch twin
+def to_torch_module(model):
+    """A ``torch.nn.Module`` that computes what ``model`` computes, with its weights (needs torch).
+
+    The twin takes NCHW input (PyTorch's layout) and has the same
+    ``state_dict`` keys, shapes, dtype and train/eval mode; its layers are
+    PyTorch's own (``torch.nn.Conv2d``, ``BatchNorm2d``, ...) and its residual
+    blocks add as ours do, so it is an independent oracle for a whole model
+    and lets the same network train under both frameworks (the benchmarks do).
+    Every layer type of ``minitorch_cnn.nn`` and every block of
+    ``minitorch_cnn.models`` is understood; another Module raises TypeError.
+    """
+    import torch
+    twin = _twin(model, _torch_classes())
+    dtype = next(iter(model.state_dict().values())).dtype
+    twin.to(torch.float64 if dtype == np.float64 else torch.float32)
+    twin.load_state_dict(to_torch_state_dict(model))
+    return twin.train(model.training)
+
+
+def _twin(m, T):
+    from . import models, nn
+    tnn = T.nn
+    kids = lambda names: {n: _twin(m._modules[n], T) for n in names if m._modules.get(n) is not None}  # noqa: E731
+    if isinstance(m, nn.Sequential):
+        return tnn.Sequential(*(_twin(c, T) for c in m._modules.values()))
+    if isinstance(m, models.ResidualBlock):
+        shortcut = "downsize" if m.downsample else "make_equal_channel"
+        return T.Residual(kids(m._modules), ["layer"], shortcut, None)
+    if isinstance(m, (models.BasicBlock, models.Bottleneck)):
+        last = "relu2" if isinstance(m, models.BasicBlock) else "relu3"
+        main = [n for n in m._modules if n not in ("downsample", last)]
+        return T.Residual(kids(m._modules), main, "downsample", last)
+    if isinstance(m, nn.Chain):
+        names = {id(c): n for n, c in m._modules.items()}
+        return T.Chain(kids(m._modules), [names[id(s)] for s in m.stages()])
+    simple = {
+        nn.Conv2d: lambda: tnn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride,
+                                      m.padding, bias=m.bias is not None),
+        nn.BatchNorm2d: lambda: tnn.BatchNorm2d(m.num_features, m.eps, m.momentum),
+        nn.ReLU: tnn.ReLU, nn.Flatten: tnn.Flatten, nn.Identity: tnn.Identity,
+        nn.MaxPool2d: lambda: tnn.MaxPool2d(m.kernel_size, m.stride, m.padding),
+        nn.AvgPool2d: lambda: tnn.AvgPool2d(m.kernel_size, m.stride, m.padding),
+        nn.AdaptiveAvgPool2d: lambda: tnn.AdaptiveAvgPool2d(m.output_size),
+        nn.Linear: lambda: tnn.Linear(m.in_features, m.out_features, bias=m.bias is not None),
+        models.ShortcutA: lambda: T.ShortcutA(m.in_channels, m.out_channels, m.stride,
+                                              m.pad_before),
+    }
+    if type(m) not in simple:
+        raise TypeError(f"to_torch_module: no PyTorch twin for {type(m).__name__}; expected a "
+                        f"layer of minitorch_cnn.nn or a block of minitorch_cnn.models")
+    return simple[type(m)]()
+
+
+_TORCH_CLASSES = None
+
+
+def _torch_classes():
+    """The few torch modules a twin needs beyond torch.nn's (defined on first use)."""
+    global _TORCH_CLASSES
+    if _TORCH_CLASSES is not None:
+        return _TORCH_CLASSES
+    import types
+
+    import torch
+    import torch.nn.functional as F
+
+    class Chain(torch.nn.Module):
+        def __init__(self, children, order):
+            super().__init__()
+            for name, child in children.items():
+                self.add_module(name, child)
+            self.order = order
+
+        def forward(self, x):
+            for name in self.order:
+                x = self._modules[name](x)
+            return x
+
+    class Residual(Chain):
+        """main path (children in ``main``) + shortcut (identity when absent), then ``post``."""
+
+        def __init__(self, children, main, shortcut, post):
+            super().__init__(children, main)
+            self.shortcut, self.post = shortcut, post
+
+        def forward(self, x):
+            s = self._modules.get(self.shortcut)
+            y = super().forward(x) + (x if s is None else s(x))
+            return y if self.post is None else self._modules[self.post](y)
+
+    class ShortcutA(torch.nn.Module):
+        def __init__(self, cin, cout, stride, lo):
+            super().__init__()
+            self.pad, self.stride = (0, 0, 0, 0, lo, cout - cin - lo), stride
+
+        def forward(self, x):
+            return F.pad(x[:, :, ::self.stride, ::self.stride], self.pad)
+
+    _TORCH_CLASSES = types.SimpleNamespace(nn=torch.nn, Chain=Chain, Residual=Residual,
+                                           ShortcutA=ShortcutA)
+    return _TORCH_CLASSES

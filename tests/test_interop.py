@@ -120,3 +120,40 @@ def test_torch_checkpoint_without_torch(tmp_path, monkeypatch):
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError):
         interop.load_state_dict(small(), tmp_path / "nope.npz")
+
+
+# ------------------------------------------------------------------ a PyTorch twin
+@pytest.mark.parametrize("name,size", [
+    ("resnet50_layer4", 32), ("resnet50_layer4_paper", 32), ("resnet8", 32), ("fastnet_small", 32),
+    ("resnet18", 40), ("resnet50", 40)])
+def test_torch_twin_computes_the_same_model(torch, name, size):
+    """to_torch_module rebuilds a zoo model from torch.nn layers: same keys, same logits and
+    input gradient (train mode, float64, random upstream gradient), same running statistics."""
+    rng = np.random.default_rng(7)
+    ours = models.get_model(name, num_classes=5, dtype=np.float64, rng=rng)
+    twin = interop.to_torch_module(ours)
+    assert list(twin.state_dict()) == list(ours.state_dict())
+    assert twin.training and next(twin.parameters()).dtype == torch.float64
+    x = rng.standard_normal((3, size, size, 3))
+    xt = torch.tensor(x.transpose(0, 3, 1, 2), requires_grad=True)
+    g = rng.standard_normal((3, 5))
+    logits_t = twin(xt)
+    (logits_t * torch.from_numpy(g)).sum().backward()
+    logits = ours(x)
+    gx = ours.backward(g)
+    scale = np.abs(logits).max()
+    assert np.abs(logits - logits_t.detach().numpy()).max() <= 1e-9 * scale
+    gxt = xt.grad.numpy().transpose(0, 2, 3, 1)
+    assert np.abs(gx - gxt).max() <= 1e-9 * np.abs(gxt).max()
+    t_sd = twin.state_dict()
+    for k, v in ours.state_dict().items():
+        if "running" in k:
+            np.testing.assert_allclose(v, t_sd[k].numpy(), rtol=1e-9, atol=1e-12, err_msg=k)
+
+
+def test_torch_twin_of_an_unknown_module(torch):
+    class Doubler(nn.Module):
+        def forward(self, x):
+            return 2 * x
+    with pytest.raises(TypeError, match="no PyTorch twin for Doubler; expected a layer"):
+        interop.to_torch_module(nn.Sequential(nn.ReLU(), Doubler()))

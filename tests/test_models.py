@@ -447,8 +447,33 @@ def test_cifar_resnet_forward_backward(rng):
 def test_registry():
     assert set(models.MODELS) == {
         "resnet50_layer4", "resnet50_layer4_paper", "resnet18", "resnet34", "resnet50",
-        "resnet101", "resnet152", "resnet8", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110"}
+        "resnet101", "resnet152", "resnet8", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
+        "fastnet", "fastnet_small"}
     m = models.get_model("resnet20", num_classes=100)
     assert m.fc.out_features == 100
     with pytest.raises(KeyError, match="available"):
         models.get_model("resnet9000")
+
+
+# ------------------------------------------------------------------ FastNet
+@pytest.mark.parametrize("name,params,macs", [("fastnet", 1_972_826, 118_147_360),
+                                              ("fastnet_small", 498_138, 33_066_272)])
+def test_fastnet_counts_and_shapes(name, params, macs):
+    from minitorch_cnn import summary
+    m = models.get_model(name)
+    assert sum(p.size for p in m.parameters()) == params
+    assert summary(m, (32, 32, 3)).total_macs == macs
+    keys = list(m.state_dict())
+    assert keys[:2] == ["stem.0.weight", "stem.1.weight"] and keys[-2:] == ["fc.weight", "fc.bias"]
+    assert "block1.2.running_mean" in keys  # BatchNorm after the pool
+    conv_biases = {"stem.0.bias"} | {f"block{i}.{j}.bias" for i in (1, 2, 3) for j in (0, 4)}
+    assert not conv_biases & set(keys)  # every convolution is bias-free (BatchNorm follows)
+
+
+def test_fastnet_gradcheck(rng):
+    m = models.FastNet(3, widths=(3, 4, 5), stem=2, dtype=np.float64, rng=rng)
+    x = rng.standard_normal((2, 25, 25, 3))  # 25 -> 24 -> 12 -> 6 -> 3 -> 1, the smallest input
+    assert m(x).shape == (2, 3)
+    _check(m, x, train=True)
+    with pytest.raises(ValueError, match="three channel counts, got"):
+        models.FastNet(widths=(8, 8))

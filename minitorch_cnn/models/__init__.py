@@ -1,4 +1,4 @@
-"""Models: the seed's ResNet50_layer4 and the paper's ImageNet and CIFAR ResNets.
+"""Models: the seed's ResNet50_layer4, the paper's ImageNet and CIFAR ResNets, FastNet.
 
 Every model is a :class:`minitorch_cnn.nn.Module` with explicit
 ``forward(x)`` (NHWC input) and ``backward(grad_logits) -> grad_input``, and
@@ -10,6 +10,7 @@ from collections import namedtuple
 
 from .blocks import (BasicBlock, Bottleneck, ResidualBlock, ShortcutA, conv1x1, conv3x3,
                      projection)
+from .fastnet import FastNet, fastnet, fastnet_small
 from .cifar import CifarResNet, resnet8, resnet20, resnet32, resnet44, resnet56, resnet110
 from .resnet import ResNet, resnet18, resnet34, resnet50, resnet101, resnet152
 from .seed import ResNet50_layer4, resnet50_layer4, resnet50_layer4_paper
@@ -34,6 +35,8 @@ MODELS = {
     "resnet44": ModelInfo(resnet44, _CIFAR, "CIFAR ResNet-44 (n=7)"),
     "resnet56": ModelInfo(resnet56, _CIFAR, "CIFAR ResNet-56 (n=9)"),
     "resnet110": ModelInfo(resnet110, _CIFAR, "CIFAR ResNet-110 (n=18)"),
+    "fastnet": ModelInfo(fastnet, _CIFAR, "VGG-style 7-conv net (64-256-256) for time-to-accuracy"),
+    "fastnet_small": ModelInfo(fastnet_small, _CIFAR, "FastNet at a quarter of the width (32-128-128)"),
 }
 
 
@@ -51,4 +54,5 @@ __all__ = ["MODELS", "ModelInfo", "get_model",
            "ResidualBlock", "ResNet50_layer4", "resnet50_layer4", "resnet50_layer4_paper",
            "conv1x1", "conv3x3", "projection", "ShortcutA", "BasicBlock", "Bottleneck",
            "ResNet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-           "CifarResNet", "resnet8", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110"]
+           "CifarResNet", "resnet8", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
+           "FastNet", "fastnet", "fastnet_small"]
