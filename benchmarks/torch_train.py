@@ -41,13 +41,17 @@ def to_torch(x, y, device):
     return xt, torch.from_numpy(y.astype(np.int64)).to(device)
 
 
-def evaluate(model, loader, device):
+def evaluate(model, loader, device, tta=False):
+    """Accuracy (%) in eval mode; ``tta``: sum the logits of each image and its mirror (as ours)."""
     model.eval()
     correct = total = 0
     with torch.no_grad():
         for x, y in loader:
             xt, yt = to_torch(x, y, device)
-            correct += int((model(xt).argmax(1) == yt).sum())
+            logits = model(xt)
+            if tta:
+                logits = logits + model(xt.flip(3))  # NCHW: W is dim 3
+            correct += int((logits.argmax(1) == yt).sum())
             total += len(y)
     model.train()
     return 100.0 * correct / max(total, 1)
@@ -126,7 +130,7 @@ def main(argv=None):
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
-        acc = evaluate(model, eval_loader, device)
+        acc = evaluate(model, eval_loader, device, tta=cfg.tta)
         history["step_loss"] += losses
         history["epochs"].append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
                                   "train_acc": 100.0 * correct / seen, f"{eval_name}_acc": acc,

@@ -98,7 +98,11 @@ def add_train_parser(subparsers):
     p.add_argument("--warmup-steps", type=int, help="linear warm-up steps (not with onecycle)")
     p.add_argument("--label-smoothing", type=float, help=f"default {d.label_smoothing}")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                   help="random crop (padding 4) + horizontal flip, default off (on in --preset cifar10)")
+                   help="random crop + horizontal flip, default off (on in --preset cifar10)")
+    p.add_argument("--crop-padding", type=int,
+                   help=f"zero padding of the random crop (shifts up to N pixels), default {d.crop_padding}")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="evaluate on each image and its mirror image (sum of logits), default off")
     p.add_argument("--val-split", type=int,
                    help="hold out N training images for validation (default 0: use the test split)")
     p.add_argument("--synthetic-size", type=int,
@@ -161,6 +165,8 @@ def add_evaluate_parser(subparsers):
     p.add_argument("--data-dir", help="as for train")
     p.add_argument("--val-split", type=int, help="evaluate on the held-out training images")
     p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="evaluate on each image and its mirror image; default: the run's own")
     p.set_defaults(func=run_evaluate)
     return p
 
@@ -173,7 +179,7 @@ def run_evaluate(args):
     try:
         state = load_checkpoint(args.checkpoint)
         cfg = TrainConfig.from_dict(state["meta"].get("config", {}))
-        for name in ("model", "data", "data_dir", "val_split"):
+        for name in ("model", "data", "data_dir", "val_split", "tta"):
             if getattr(args, name) is not None:
                 setattr(cfg, name, getattr(args, name))
         if "config" not in state["meta"] and args.model is None:
@@ -185,7 +191,8 @@ def run_evaluate(args):
         print(f"error: {e}", file=sys.stderr)
         return 2
     _, eval_tf = build_transform(cfg, train)
-    acc, per_class, _ = evaluate(model, D.DataLoader(evalset, args.batch_size, transform=eval_tf))
+    acc, per_class, _ = evaluate(model, D.DataLoader(evalset, args.batch_size, transform=eval_tf),
+                                 tta=cfg.tta)
     print(f"Accuracy of the model on the {eval_name} images: {acc:.2f} %")
     width = max(len(c) for c in train.classes)
     print(f"{'class':<{width}}  accuracy")

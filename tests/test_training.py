@@ -135,3 +135,29 @@ def test_short_training_learns_the_synthetic_shapes(tmp_path):
     trainer.fit()
     acc, _ = trainer.final_report()
     assert acc >= 35.0, acc
+
+
+def test_evaluate_with_test_time_flip():
+    """tta=True classifies by the summed logits of each image and its mirror image."""
+    from minitorch_cnn import data as D
+    from minitorch_cnn.training import evaluate
+    rng = np.random.default_rng(3)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4 * 5 * 3, 3, rng=rng))
+    x = rng.standard_normal((60, 4, 5, 3), dtype=np.float32)  # the loader gives float32
+    y = rng.integers(0, 3, 60)
+    loader = D.DataLoader(D.ArrayDataset(x, y, ["a", "b", "c"]), 25)
+    want = {False: model(x), True: model(x) + model(x[:, :, ::-1])}
+    for tta, logits in want.items():
+        acc, per_class, confusion = evaluate(model, loader, tta=tta)
+        assert acc == pytest.approx(100 * np.mean(logits.argmax(1) == y))
+        assert confusion.sum() == 60
+    assert evaluate(model, loader, tta=True)[0] != evaluate(model, loader)[0]  # the flip matters
+
+
+def test_crop_padding_reaches_the_transform(tmp_path):
+    from minitorch_cnn import data as D
+    from minitorch_cnn.training.trainer import build_transform
+    cfg = config(tmp_path, augment=True, crop_padding=2)
+    train_tf, _ = build_transform(cfg, D.synthetic(train=True, n=10))
+    crops = [t for t in train_tf.transforms if isinstance(t, D.RandomCrop)]
+    assert [c.padding for c in crops] == [2]

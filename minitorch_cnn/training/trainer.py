@@ -54,7 +54,9 @@ class TrainConfig:
     schedule: str = "onecycle"         # constant | step | cosine | onecycle
     warmup_steps: int = 0
     label_smoothing: float = 0.0
-    augment: bool = False              # random crop (padding 4) + horizontal flip
+    augment: bool = False              # random crop + horizontal flip
+    crop_padding: int = 4              # the crop's zero padding: shifts of up to this many pixels
+    tta: bool = False                  # evaluate on each image and its mirror image (see evaluate)
     val_split: int = 0                 # hold out this many training images for validation
     synthetic_size: int = 10000        # training images of the synthetic set
     seed: int = 0
@@ -123,7 +125,8 @@ def build_transform(cfg, dataset):
     """Crop + flip (if augmenting) then per-channel normalisation."""
     mean, std = (D.CIFAR10_MEAN, D.CIFAR10_STD) if cfg.data == "cifar10" else \
         channel_stats(dataset.images)
-    steps = [D.RandomCrop(dataset.images.shape[1], padding=4), D.RandomHorizontalFlip()] \
+    steps = [D.RandomCrop(dataset.images.shape[1], padding=cfg.crop_padding),
+             D.RandomHorizontalFlip()] \
         if cfg.augment else []
     return D.Compose(steps + [D.Normalize(mean, std)]), D.Normalize(mean, std)
 
@@ -133,14 +136,22 @@ def channel_stats(images):
     return tuple(x.mean(axis=0)), tuple(x.std(axis=0))
 
 
-def evaluate(model, loader):
-    """Accuracy (%), per-class accuracy (%) and the confusion matrix over a loader (eval mode)."""
+def evaluate(model, loader, tta=False):
+    """Accuracy (%), per-class accuracy (%) and the confusion matrix over a loader (eval mode).
+
+    ``tta=True`` (test-time augmentation) classifies each image by the sum of
+    the logits of the image and of its left-right mirror image, the flip the
+    training augmentation already taught the network to ignore.
+    """
     was_training = model.training
     model.eval()
     k = len(loader.dataset.classes)
     confusion = np.zeros((k, k), dtype=np.int64)
     for x, y in loader:
-        pred = model(x).argmax(axis=1)
+        logits = model(x)
+        if tta:
+            logits = logits + model(np.ascontiguousarray(x[:, :, ::-1]))  # NHWC: W is axis 2
+        pred = logits.argmax(axis=1)
         np.add.at(confusion, (y, pred), 1)
     model.train(was_training)
     per_class = 100.0 * np.diag(confusion) / np.maximum(confusion.sum(axis=1), 1)
@@ -296,7 +307,7 @@ class Trainer:
                      f"steps, {seen / seconds:.0f} images/s")
 
     def _end_epoch(self, seconds, seen, losses, correct):
-        acc, _, _ = evaluate(self.model, self.eval_loader)
+        acc, _, _ = evaluate(self.model, self.eval_loader, tta=self.cfg.tta)
         row = {"epoch": self.epoch + 1, "train_loss": float(np.mean(losses)) if losses else None,
                "train_acc": 100.0 * correct / max(seen, 1), f"{self.eval_name}_acc": acc,
                "lr": self.optimizer.lr, "seconds": seconds, "images_per_s": seen / seconds}
@@ -310,7 +321,7 @@ class Trainer:
 
     def final_report(self):
         """The seed's closing line, on the evaluation split."""
-        acc, per_class, _ = evaluate(self.model, self.eval_loader)
+        acc, per_class, _ = evaluate(self.model, self.eval_loader, tta=self.cfg.tta)
         self.log(f"Accuracy of the model on the {self.eval_name} images: {acc:.2f} %")
         return acc, per_class
 
