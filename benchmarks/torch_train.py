@@ -30,9 +30,8 @@ import numpy as np  # noqa: E402
 
 from minitorch_cnn import interop, models  # noqa: E402
 from minitorch_cnn.cli import _train_config, add_train_parser  # noqa: E402
-from minitorch_cnn.training.trainer import (build_transform, load_datasets,  # noqa: E402
-                                            write_metrics)
-from minitorch_cnn import data as D, optim  # noqa: E402
+from minitorch_cnn import optim  # noqa: E402
+from minitorch_cnn.training.trainer import make_loaders, write_metrics  # noqa: E402
 
 
 def to_torch(x, y, device):
@@ -81,12 +80,8 @@ def main(argv=None):
         torch.backends.cudnn.benchmark = True
     log = lambda line: print(f"[torch] {line}", flush=True)  # noqa: E731
 
-    train, evalset, eval_name = load_datasets(cfg)
-    train_tf, eval_tf = build_transform(cfg, train)
-    loader = D.DataLoader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, transform=train_tf,
-                          drop_last=True)
-    eval_loader = D.DataLoader(evalset, cfg.eval_batch_size, transform=eval_tf)
-    ours = models.get_model(cfg.model, num_classes=len(train.classes),
+    loader, eval_loader, eval_name = make_loaders(cfg)  # the trainer's batches, exactly
+    ours = models.get_model(cfg.model, num_classes=len(loader.dataset.classes),
                             rng=np.random.default_rng(cfg.seed))
     model = interop.to_torch_module(ours).to(device).train()
     del ours

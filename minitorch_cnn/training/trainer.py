@@ -131,6 +131,16 @@ def build_transform(cfg, dataset):
     return D.Compose(steps + [D.Normalize(mean, std)]), D.Normalize(mean, std)
 
 
+def make_loaders(cfg):
+    """(training loader, evaluation loader, name of the evaluation set) for a config: the
+    batches, order and augmentation of a run, as a function of ``cfg`` alone."""
+    train, evalset, eval_name = load_datasets(cfg)
+    train_tf, eval_tf = build_transform(cfg, train)
+    train_loader = D.DataLoader(train, cfg.batch_size, shuffle=True, seed=cfg.seed,
+                                transform=train_tf, drop_last=True)
+    return train_loader, D.DataLoader(evalset, cfg.eval_batch_size, transform=eval_tf), eval_name
+
+
 def channel_stats(images):
     x = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
     return tuple(x.mean(axis=0)), tuple(x.std(axis=0))
@@ -175,12 +185,8 @@ class Trainer:
             saved.progress, saved.max_steps = cfg.progress, cfg.max_steps
             cfg = saved
         self.cfg, self.log = cfg, log or _print_now
-        train, evalset, self.eval_name = load_datasets(cfg)
-        self.classes = train.classes
-        train_tf, eval_tf = build_transform(cfg, train)
-        self.train_loader = D.DataLoader(train, cfg.batch_size, shuffle=True, seed=cfg.seed,
-                                         transform=train_tf, drop_last=True)
-        self.eval_loader = D.DataLoader(evalset, cfg.eval_batch_size, transform=eval_tf)
+        self.train_loader, self.eval_loader, self.eval_name = make_loaders(cfg)
+        self.classes = self.train_loader.dataset.classes
         self.model = model if model is not None else models.get_model(
             cfg.model, num_classes=len(self.classes), rng=np.random.default_rng(cfg.seed))
         speed_up(self.model, stem_first=model is None)
