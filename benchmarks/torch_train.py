@@ -30,8 +30,8 @@ import numpy as np  # noqa: E402
 
 from minitorch_cnn import interop, models  # noqa: E402
 from minitorch_cnn.cli import _train_config, add_train_parser  # noqa: E402
-from minitorch_cnn import optim  # noqa: E402
-from minitorch_cnn.training.trainer import make_loaders, write_metrics  # noqa: E402
+from minitorch_cnn.training.trainer import (make_loaders, make_schedule,  # noqa: E402
+                                            prepare_model, write_metrics)
 
 
 def to_torch(x, y, device):
@@ -83,16 +83,21 @@ def main(argv=None):
     loader, eval_loader, eval_name = make_loaders(cfg)  # the trainer's batches, exactly
     ours = models.get_model(cfg.model, num_classes=len(loader.dataset.classes),
                             rng=np.random.default_rng(cfg.seed))
+    prepare_model(ours, cfg, loader.dataset, eval_loader.transform)
     model = interop.to_torch_module(ours).to(device).train()
+    # our per-parameter lr_scale as parameter groups: lr * s, weight decay / s (see Parameter)
+    scales = {name: p.lr_scale for name, p in ours.named_parameters()}
+    groups = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            groups.setdefault(scales[name], []).append(p)
     del ours
-    if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                              nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
-    else:
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt_cls, kw = (torch.optim.SGD, dict(momentum=cfg.momentum, nesterov=cfg.nesterov)) \
+        if cfg.optimizer == "sgd" else (torch.optim.Adam, {})
+    opt = opt_cls([dict(params=ps, scale=s, weight_decay=cfg.weight_decay / s if s else 0.0)
+                   for s, ps in groups.items()], lr=cfg.lr, **kw)
     lr = _LR(cfg.lr)
-    sched = optim.make_scheduler(cfg.schedule, lr, cfg.epochs * len(loader),
-                                 warmup_steps=cfg.warmup_steps)
+    sched = make_schedule(cfg, lr, len(loader))
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     os.makedirs(cfg.out, exist_ok=True)
     log(f"{cfg.model} on {args.device} ({torch.get_num_threads()} threads), torch "
@@ -104,7 +109,7 @@ def main(argv=None):
         for step, (x, y) in enumerate(loader.iter_epoch(epoch), start=1):
             xt, yt = to_torch(x, y, device)
             for group in opt.param_groups:
-                group["lr"] = lr.lr
+                group["lr"] = lr.lr * group["scale"]
             logits = model(xt)
             loss = criterion(logits, yt)
             opt.zero_grad(set_to_none=False)

@@ -79,8 +79,9 @@ def add_train_parser(subparsers):
         description="Train a model of the zoo and report its accuracy, logging in the seed's "
                     "format. Writes checkpoint.npz, metrics.csv/json and curves.png to --out.")
     p.add_argument("--preset", choices=sorted(PRESETS),
-                   help="a documented recipe (flags given explicitly override it); "
-                        "cifar10: " + ", ".join(f"{k}={v}" for k, v in PRESETS["cifar10"].items()))
+                   help="a documented recipe (flags given explicitly override it): " +
+                        "; ".join(f"{name}: " + ", ".join(f"{k}={v}" for k, v in kw.items())
+                                  for name, kw in PRESETS.items()))
     p.add_argument("--model", choices=sorted(MODELS), help=f"default {d.model}")
     p.add_argument("--data", choices=["synthetic", "cifar10", "folder"], help=f"default {d.data}")
     p.add_argument("--data-dir", help="CIFAR-10 root (cifar-10-batches-py/ or the .tar.gz) "
@@ -96,6 +97,15 @@ def add_train_parser(subparsers):
     p.add_argument("--schedule", choices=["constant", "step", "cosine", "onecycle"],
                    help=f"per-step learning-rate schedule, default {d.schedule}")
     p.add_argument("--warmup-steps", type=int, help="linear warm-up steps (not with onecycle)")
+    p.add_argument("--pct-start", type=float,
+                   help=f"onecycle: share of the steps that warm up, default {d.pct_start}")
+    p.add_argument("--div-factor", type=float,
+                   help=f"onecycle: the first lr is --lr / N, default {d.div_factor:g}")
+    p.add_argument("--anneal", choices=["cos", "linear"],
+                   help=f"onecycle: shape of the warm-up and decay, default {d.anneal}")
+    p.add_argument("--bn-bias-lr-scale", type=float,
+                   help="BatchNorm biases take steps N times larger (their weight decay per "
+                        f"step unchanged), default {d.bn_bias_lr_scale:g}")
     p.add_argument("--label-smoothing", type=float, help=f"default {d.label_smoothing}")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random crop + horizontal flip, default off (on in --preset cifar10)")

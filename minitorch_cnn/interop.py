@@ -201,6 +201,9 @@ def to_torch_module(model):
     dtype = next(iter(model.state_dict().values())).dtype
     twin.to(torch.float64 if dtype == np.float64 else torch.float32)
     twin.load_state_dict(to_torch_state_dict(model))
+    ours = dict(model.named_parameters())
+    for name, p in twin.named_parameters():   # frozen stays frozen
+        p.requires_grad_(bool(ours[name].requires_grad))
     return twin.train(model.training)
 
 
@@ -229,6 +232,7 @@ def _twin(m, T):
         nn.AvgPool2d: lambda: tnn.AvgPool2d(m.kernel_size, m.stride, m.padding),
         nn.AdaptiveAvgPool2d: lambda: tnn.AdaptiveAvgPool2d(m.output_size),
         nn.Linear: lambda: tnn.Linear(m.in_features, m.out_features, bias=m.bias is not None),
+        nn.Scale: lambda: T.Scale(m.factor),
         models.ShortcutA: lambda: T.ShortcutA(m.in_channels, m.out_channels, m.stride,
                                               m.pad_before),
     }
@@ -283,6 +287,14 @@ def _torch_classes():
         def forward(self, x):
             return F.pad(x[:, :, ::self.stride, ::self.stride], self.pad)
 
+    class Scale(torch.nn.Module):
+        def __init__(self, factor):
+            super().__init__()
+            self.factor = factor
+
+        def forward(self, x):
+            return x * self.factor
+
     _TORCH_CLASSES = types.SimpleNamespace(nn=torch.nn, Chain=Chain, Residual=Residual,
-                                           ShortcutA=ShortcutA)
+                                           ShortcutA=ShortcutA, Scale=Scale)
     return _TORCH_CLASSES

@@ -125,7 +125,7 @@ def test_missing_file(tmp_path):
 # ------------------------------------------------------------------ a PyTorch twin
 @pytest.mark.parametrize("name,size", [
     ("resnet50_layer4", 32), ("resnet50_layer4_paper", 32), ("resnet8", 32), ("fastnet_small", 32),
-    ("resnet18", 40), ("resnet50", 40)])
+    ("fastnet_whiten", 32), ("resnet18", 40), ("resnet50", 40)])
 def test_torch_twin_computes_the_same_model(torch, name, size):
     """to_torch_module rebuilds a zoo model from torch.nn layers: same keys, same logits and
     input gradient (train mode, float64, random upstream gradient), same running statistics."""
@@ -145,6 +145,8 @@ def test_torch_twin_computes_the_same_model(torch, name, size):
     assert np.abs(logits - logits_t.detach().numpy()).max() <= 1e-9 * scale
     gxt = xt.grad.numpy().transpose(0, 2, 3, 1)
     assert np.abs(gx - gxt).max() <= 1e-9 * np.abs(gxt).max()
+    frozen = {k for k, p in ours.named_parameters() if not p.requires_grad}
+    assert frozen == {k for k, p in twin.named_parameters() if not p.requires_grad}
     t_sd = twin.state_dict()
     for k, v in ours.state_dict().items():
         if "running" in k:

@@ -245,3 +245,14 @@ def test_unimplemented_passes_name_the_module():
         Half()(np.zeros(1))
     with pytest.raises(NotImplementedError, match=r"^Half does not implement backward"):
         Half().backward(np.zeros(1))
+
+
+def test_scale_errors():
+    with pytest.raises(TypeError, match="Scale: expected a floating-point numpy array, got int64"):
+        nn.Scale(2)(np.arange(3))
+    s = nn.Scale(0.5)
+    with pytest.raises(RuntimeError, match="Scale.backward called before forward"):
+        s.backward(np.ones(3))
+    np.testing.assert_array_equal(s(np.array([2.0, -4.0])), [1.0, -2.0])
+    with pytest.raises(ValueError, match=r"expected a gradient of the output's shape \(2,\)"):
+        s.backward(np.ones(3))

@@ -448,7 +448,7 @@ def test_registry():
     assert set(models.MODELS) == {
         "resnet50_layer4", "resnet50_layer4_paper", "resnet18", "resnet34", "resnet50",
         "resnet101", "resnet152", "resnet8", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
-        "fastnet", "fastnet_small"}
+        "fastnet", "fastnet_small", "fastnet_whiten"}
     m = models.get_model("resnet20", num_classes=100)
     assert m.fc.out_features == 100
     with pytest.raises(KeyError, match="available"):
@@ -477,3 +477,68 @@ def test_fastnet_gradcheck(rng):
     _check(m, x, train=True)
     with pytest.raises(ValueError, match="three channel counts, got"):
         models.FastNet(widths=(8, 8))
+
+
+def test_fastnet_whiten_structure():
+    from minitorch_cnn import summary
+    m = models.get_model("fastnet_whiten")
+    params = list(m.named_parameters())
+    assert sum(p.size for _, p in params) == 1_972_802
+    assert sum(p.size for _, p in params if p.requires_grad) == 1_971_362
+    assert summary(m, (32, 32, 3)).total_macs == 118_147_360
+    frozen = {k for k, p in params if not p.requires_grad}
+    assert frozen == {"stem.0.weight"} | {f"block{i}.{j}.weight" for i in (1, 2, 3) for j in (2, 5)}
+    keys = list(m.state_dict())
+    assert keys[:3] == ["stem.0.weight", "stem.0.bias", "block1.0.weight"]  # no stem BatchNorm
+    assert not m.stem[0].bias.data.any()
+    assert m.stages()[-1] is m.scale and m.scale.factor == pytest.approx(1 / 9)
+
+
+def test_fastnet_dirac_init_passes_the_input_through(rng):
+    """The identity-initialised 3x3 convolutions copy their input into their first channels."""
+    m = models.get_model("fastnet_whiten", rng=rng)
+    for conv in (m.block1[0], m.block1[4], m.block2[0], m.block3[4]):
+        cin = conv.in_channels
+        x = rng.standard_normal((2, 5, 6, cin)).astype(np.float32)
+        y = conv(x)
+        np.testing.assert_array_equal(y[..., :cin], x)
+        if conv.out_channels > cin:                      # the other filters stay random
+            assert np.abs(y[..., cin:]).max() > 0.1
+
+
+def test_fastnet_whitening_stem(rng):
+    """init_from_data makes the stem's first 12 channels (before the bias) decorrelated with
+    unit variance on the images it saw, and the other 12 their negatives."""
+    m = models.get_model("fastnet_whiten", rng=rng)
+    before = m.stem[0].weight.data.copy()
+    # correlated colour channels and smooth images, like real ones
+    base = rng.standard_normal((300, 32, 32, 1)) + 0.5 * rng.standard_normal((300, 32, 32, 3))
+    x = (base + np.roll(base, 1, axis=1) + np.roll(base, 1, axis=2)).astype(np.float32)
+    m.init_from_data(x)
+    w = m.stem[0].weight.data
+    assert not np.allclose(w, before)
+    np.testing.assert_array_equal(w[12:], -w[:12])
+    y = m.stem[0](x)[..., :12].reshape(-1, 12).astype(np.float64)   # bias is 0
+    cov = y.T @ y / len(y)
+    np.testing.assert_allclose(cov, np.eye(12), atol=5e-3)
+    raw = x[:, :31, :31, :].reshape(-1, 3)
+    assert abs(np.corrcoef(raw.T)[0, 1]) > 0.3  # the input was far from white
+    plain = models.get_model("fastnet", rng=np.random.default_rng(0))
+    w0 = plain.stem[0].weight.data.copy()
+    plain.init_from_data(x)                      # no whitening stem: nothing changes
+    np.testing.assert_array_equal(plain.stem[0].weight.data, w0)
+    with pytest.raises(ValueError, match=r"expected normalised float images \(N, H, W, 3\), "
+                                         r"got uint8"):
+        m.init_from_data(x.astype(np.uint8))
+    with pytest.raises(ValueError, match="whitening stem has 24 channels"):
+        models.FastNet(whiten=True, stem=16)
+
+
+def test_fastnet_whiten_gradcheck(rng):
+    # no dirac init here: copied inputs tie in the max-pools, where the loss has kinks
+    m = models.FastNet(3, widths=(3, 4, 5), whiten=True, freeze_bn_weight=True,
+                       logit_scale=0.25, dtype=np.float64, rng=rng)
+    x = rng.standard_normal((2, 25, 25, 3))
+    m.init_from_data(x)
+    m.stem[0].bias.data[...] = rng.standard_normal(24) * 0.1
+    _check(m, x, train=True)

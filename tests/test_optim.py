@@ -565,3 +565,62 @@ def test_onecycle_refuses_to_step_past_total_steps():
         s.step()
     with pytest.raises(ValueError, match="total_steps is 3"):
         s.step()
+
+
+# ------------------------------------------------ frozen parameters and lr_scale
+@pytest.mark.parametrize("make", [
+    lambda ps: SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-2),
+    lambda ps: Adam(ps, lr=1e-2, weight_decay=1e-2),
+    lambda ps: AdamW(ps, lr=1e-2)], ids=["SGD", "Adam", "AdamW"])
+def test_frozen_parameters_stay_put_and_checkpoint(make):
+    params = make_params()
+    params[1].requires_grad = False
+    frozen = params[1].data.copy()
+    opt = make(params)
+    run_steps(opt, params, 0, 3)
+    np.testing.assert_array_equal(params[1].data, frozen)
+    assert opt.state[1] == {} and all(opt.state[i] for i in (0, 2, 3))
+    assert not np.allclose(params[0].data, make_params()[0].data)
+    fresh = make(params)
+    fresh.load_state_dict(opt.state_dict())  # no state for the frozen one: still complete
+    assert fresh.step_count == 3
+
+
+@pytest.mark.torch
+def test_lr_scale_matches_torch_parameter_groups():
+    """lr_scale s = a torch parameter group with lr * s and weight_decay / s, through a
+    schedule that changes the lr every step."""
+    torch = _torch()
+    kw = dict(momentum=0.85, nesterov=True)
+    params = make_params()
+    params[2].lr_scale, params[3].lr_scale = 64.0, 0.5
+    tparams = [torch.tensor(p.data.copy(), requires_grad=True) for p in params]
+    opt = SGD(params, lr=0.3, weight_decay=2e-3, **kw)
+    topt = torch.optim.SGD([dict(params=[tp], lr=0.3 * p.lr_scale, weight_decay=2e-3 / p.lr_scale)
+                            for p, tp in zip(params, tparams)], foreach=False, **kw)
+    sched = OneCycleLR(opt, max_lr=0.3, total_steps=6, pct_start=0.2, div_factor=5.0,
+                       anneal_strategy="linear")
+    for k in range(6):
+        for p, tp, g in zip(params, tparams, grads_for(k)):
+            p.grad[...] = g
+            tp.grad = torch.from_numpy(g.copy())
+        for p, group in zip(params, topt.param_groups):
+            group["lr"] = opt.lr * p.lr_scale
+        opt.step()
+        topt.step()
+        sched.step()
+        for p, tp in zip(params, tparams):
+            abs_err, rel_err = max_err(p.data, tp.detach().numpy())
+            assert abs_err <= TOL and rel_err <= TOL, (k, abs_err, rel_err)
+    plain = make_params()
+    run_steps(SGD(plain, lr=0.3, weight_decay=2e-3, **kw), plain, 0, 1)
+    assert max_err(params[2].data, plain[2].data)[0] > 1e-3  # the scale did something
+
+
+def test_lr_scale_by_hand():
+    """One plain SGD step: p - lr * s * (g + wd / s * p) = p - lr * (s g + wd p)."""
+    p = Parameter(np.array([1.0, -2.0]))
+    p.lr_scale = 10.0
+    p.grad[...] = [0.5, 0.25]
+    SGD([p], lr=0.1, weight_decay=0.2).step()
+    np.testing.assert_allclose(p.data, [1.0 - 0.1 * (5.0 + 0.2), -2.0 - 0.1 * (2.5 - 0.4)])

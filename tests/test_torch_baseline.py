@@ -21,21 +21,32 @@ RUN = ["--model", "resnet8", "--synthetic-size", "200", "--batch-size", "50", "-
        "--label-smoothing", "0.1", "--augment", "--val-split", "40", "--log-every", "1"]
 
 
-def torch_losses(tmp_path, *extra):
+# the cifar10-fast recipe's parts: whitening stem (set from the data), frozen parameters,
+# BatchNorm biases at 64x the lr (torch: parameter groups), a linear one-cycle
+RUN_FAST = ["--model", "fastnet_whiten", "--synthetic-size", "200", "--batch-size", "50",
+            "--epochs", "2", "--max-steps", "3", "--optimizer", "sgd", "--lr", "0.4",
+            "--momentum", "0.85", "--weight-decay", "1.5e-3", "--bn-bias-lr-scale", "64",
+            "--pct-start", "0.2", "--div-factor", "5", "--anneal", "linear",
+            "--label-smoothing", "0.2", "--augment", "--crop-padding", "2", "--val-split", "40",
+            "--log-every", "1"]
+
+
+def torch_losses(tmp_path, run, *extra):
     pytest.importorskip("torch", reason="PyTorch is not installed; the baseline needs "
                                         "`pip install -e .[torch]`")
     out = tmp_path / "torch"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    subprocess.run([sys.executable, str(SCRIPT), *RUN, *extra, "--out", str(out)],
+    subprocess.run([sys.executable, str(SCRIPT), *run, *extra, "--out", str(out)],
                    check=True, env=env, capture_output=True, text=True, timeout=300)
     return json.loads((out / "metrics.json").read_text())["step_loss"]
 
 
-def test_torch_baseline_follows_our_run(tmp_path, capsys):
-    assert main(["train", *RUN, "--no-progress", "--out", str(tmp_path / "ours")]) == 0
+@pytest.mark.parametrize("run", [RUN, RUN_FAST], ids=["resnet8", "fastnet_whiten"])
+def test_torch_baseline_follows_our_run(tmp_path, capsys, run):
+    assert main(["train", *run, "--no-progress", "--out", str(tmp_path / "ours")]) == 0
     ours = json.loads((tmp_path / "ours" / "metrics.json").read_text())["step_loss"]
-    theirs = torch_losses(tmp_path)
+    theirs = torch_losses(tmp_path, run)
     assert len(ours) == len(theirs) == 3
     np.testing.assert_allclose(theirs, ours, rtol=2e-3)
-    other = torch_losses(tmp_path, "--seed", "1")
+    other = torch_losses(tmp_path, run, "--seed", "1")
     assert np.abs(np.asarray(other) - ours).max() > 1e-2  # the comparison can fail

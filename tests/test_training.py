@@ -161,3 +161,27 @@ def test_crop_padding_reaches_the_transform(tmp_path):
     train_tf, _ = build_transform(cfg, D.synthetic(train=True, n=10))
     crops = [t for t in train_tf.transforms if isinstance(t, D.RandomCrop)]
     assert [c.padding for c in crops] == [2]
+
+
+def test_recipe_prepares_the_model_and_shapes_the_schedule(tmp_path):
+    """bn_bias_lr_scale reaches every BatchNorm bias (and nothing else), the whitening stem is
+    set from the training images, and pct_start / div_factor / anneal shape the one-cycle."""
+    from minitorch_cnn import models
+    cfg = config(tmp_path, model="fastnet_whiten", bn_bias_lr_scale=64.0, pct_start=0.2,
+                 div_factor=5.0, anneal="linear", lr=1.0, epochs=1, batch_size=10)
+    untouched = models.get_model("fastnet_whiten", rng=np.random.default_rng(cfg.seed))
+    tr = Trainer(cfg, log=quiet)
+    params = dict(tr.model.named_parameters())
+    bn_biases = {f"{k}.bias" for k, m in tr.model.named_modules() if isinstance(m, nn.BatchNorm2d)}
+    assert len(bn_biases) == 6
+    assert {k: p.lr_scale for k, p in params.items() if p.lr_scale != 1.0} == \
+        dict.fromkeys(bn_biases, 64.0)
+    assert not np.allclose(params["stem.0.weight"].data, untouched.stem[0].weight.data)
+    x = np.concatenate([x for x, _ in tr.eval_loader.__class__(
+        tr.train_loader.dataset, 100, transform=tr.eval_loader.transform)])  # as evaluated
+    y = (tr.model.stem[0](x)[..., :12] - params["stem.0.bias"].data[:12]).reshape(-1, 12)
+    np.testing.assert_allclose(y.T.astype(np.float64) @ y / len(y), np.eye(12), atol=0.05)
+    assert tr.steps_per_epoch == 20                        # 200 images / 10
+    lrs = [tr.scheduler.lr_at(t) for t in range(20)]       # warm-up ends at step 0.2*20 - 1 = 3
+    np.testing.assert_allclose(lrs[:4], [0.2, 0.2 + 0.8 / 3, 0.2 + 1.6 / 3, 1.0])
+    np.testing.assert_allclose(np.diff(lrs[3:]), (0.2e-4 - 1.0) / 16)   # straight down to lr/5e4

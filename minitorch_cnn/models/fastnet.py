@@ -19,16 +19,36 @@ well. Keys: ``stem.0.weight``, ``stem.1.*``, ``block1.0.weight``,
 ``block1.2.*`` (BN after the pool), ``block1.4.weight``, ``block1.5.*``, ...,
 ``fc.weight``, ``fc.bias``.
 
+``fastnet_whiten`` adds the initialisation and head tricks of airbench
+(Jordan 2024, after Page 2018 and hlb-CIFAR10), which let the same network
+learn in fewer epochs:
+
+* a **whitening stem**: the 2x2 stem convolution is set from the training
+  images (:meth:`FastNet.init_from_data`: its 12 filters are the eigenvectors
+  of the covariance of 2x2x3 patches, divided by the square roots of the
+  eigenvalues, and 12 more are their negatives, so the ReLU after it loses
+  nothing) and then frozen (``requires_grad = False``); it has a learnable
+  bias, and no BatchNorm follows it;
+* **identity ("dirac") initialisation**: in every 3x3 convolution the first
+  ``in_channels`` filters start as the identity, the rest keep PyTorch's
+  default initialisation, so each block starts close to passing its input on;
+* BatchNorm weights frozen at 1 (the biases still learn);
+* logits scaled by 1/9 (:class:`~minitorch_cnn.nn.Scale` after ``fc``).
+
+Differences from airbench: ReLU instead of GELU, BatchNorm eps 1e-5, and
+``fc`` keeps its bias. Extra keys: ``stem.0.bias``; no ``stem.1.*``.
+
 ===============  ============  ==========  ========================
 model            widths        parameters  multiply-adds (32x32)
 ===============  ============  ==========  ========================
 fastnet          64, 256, 256  1,972,826   118,147,360
 fastnet_small    32, 128, 128  498,138     33,066,272
+fastnet_whiten   64, 256, 256  1,972,802   118,147,360
 ===============  ============  ==========  ========================
 """
 import numpy as np
 
-from ..nn import BatchNorm2d, Chain, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
+from ..nn import BatchNorm2d, Chain, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Scale, Sequential
 from ._init import kaiming_normal_conv_
 
 
@@ -49,18 +69,33 @@ class FastNet(Chain):
     """stem -> block1 -> block2 -> block3 -> pool -> flatten -> fc; NHWC input (N, 32, 32, 3).
 
     ``widths = (c1, c2, c3)`` are the blocks' channels, ``stem`` the stem's.
+    The airbench options (all off by default; see the module docstring):
+    ``whiten`` (frozen whitening stem, ``stem`` must be 24; call
+    :meth:`init_from_data` before training), ``dirac`` (identity-initialised
+    3x3 convolutions, PyTorch's default initialisation otherwise),
+    ``freeze_bn_weight`` and ``logit_scale``.
     """
 
-    def __init__(self, num_classes=10, *, widths=(64, 256, 256), stem=24, dtype=np.float32,
+    def __init__(self, num_classes=10, *, widths=(64, 256, 256), stem=24, whiten=False,
+                 dirac=False, freeze_bn_weight=False, logit_scale=1.0, dtype=np.float32,
                  rng=None):
         super().__init__()
         self.widths, self.stem_channels = tuple(int(w) for w in widths), int(stem)
         if len(self.widths) != 3:
             raise ValueError(f"FastNet: widths must be three channel counts, got {widths!r}")
-        self.stem = Sequential(
-            Conv2d(3, self.stem_channels, 2, padding=0, bias=False, dtype=dtype, rng=rng),
-            BatchNorm2d(self.stem_channels, dtype=dtype),
-            ReLU(inplace=True))
+        self.whiten, self.dirac, self.logit_scale = bool(whiten), bool(dirac), float(logit_scale)
+        if self.whiten:
+            if self.stem_channels != _WHITEN_CHANNELS:
+                raise ValueError(f"FastNet: a whitening stem has {_WHITEN_CHANNELS} channels "
+                                 f"(2 x 3 x 2 x 2), got stem={stem}")
+            conv = Conv2d(3, self.stem_channels, 2, padding=0, bias=True, dtype=dtype, rng=rng)
+            conv.weight.requires_grad = False
+            self.stem = Sequential(conv, ReLU(inplace=True))
+        else:
+            self.stem = Sequential(
+                Conv2d(3, self.stem_channels, 2, padding=0, bias=False, dtype=dtype, rng=rng),
+                BatchNorm2d(self.stem_channels, dtype=dtype),
+                ReLU(inplace=True))
         cin = self.stem_channels
         for i, cout in enumerate(self.widths, start=1):
             setattr(self, f"block{i}", _block(cin, cout, dtype, rng))
@@ -68,14 +103,76 @@ class FastNet(Chain):
         self.pool = MaxPool2d(3)
         self.flatten = Flatten()
         self.fc = Linear(cin, num_classes, dtype=dtype, rng=rng)
-        kaiming_normal_conv_(self, rng)
+        if self.logit_scale != 1.0:
+            self.scale = Scale(self.logit_scale)
+        if self.dirac:
+            _dirac_(self)
+        else:
+            kaiming_normal_conv_(self, rng)
+        if self.whiten:
+            self.stem[0].bias.data[...] = 0
+        if freeze_bn_weight:
+            for m in self.modules():
+                if isinstance(m, BatchNorm2d):
+                    m.weight.requires_grad = False
 
     def stages(self):
+        head = (self.scale,) if self.logit_scale != 1.0 else ()
         return (self.stem, self.block1, self.block2, self.block3, self.pool, self.flatten,
-                self.fc)
+                self.fc) + head
+
+    def init_from_data(self, images, eps=5e-4):
+        """Set the whitening stem from a sample of normalised training images (N, H, W, 3).
+
+        With C the covariance of the 2x2x3 patches (uncentred, as airbench),
+        C = V diag(lam) V^T, the stem's filters are the columns of V divided by
+        sqrt(lam + eps), then their negatives: the first 12 output channels
+        have covariance diag(lam / (lam + eps)), about the identity. A no-op
+        without ``whiten``.
+        """
+        if not self.whiten:
+            return
+        x = np.asarray(images)
+        if x.ndim != 4 or x.shape[-1] != 3 or x.dtype.kind != "f":
+            raise ValueError("FastNet.init_from_data: expected normalised float images "
+                             f"(N, H, W, 3), got {x.dtype} {x.shape}")
+        cov = np.zeros((12, 12))
+        for i in range(0, len(x), 500):                       # chunks: bounded memory
+            p = _patches_2x2(x[i:i + 500].astype(np.float64))
+            cov += p.T @ p
+        cov /= len(x) * (x.shape[1] - 1) * (x.shape[2] - 1)
+        lam, v = np.linalg.eigh(cov)                           # ascending
+        lam, v = lam[::-1], v[:, ::-1]                         # largest first
+        w = (v / np.sqrt(lam + eps)).T.reshape(12, 3, 2, 2)    # row k: filter k, (c, p, q)
+        conv = self.stem[0]
+        conv.weight.data[...] = np.concatenate([w, -w]).astype(conv.weight.dtype)
 
     def extra_repr(self):
-        return f"widths={self.widths}, stem={self.stem_channels}"
+        tricks = [n for n, on in (("whiten", self.whiten), ("dirac", self.dirac)) if on]
+        if self.logit_scale != 1.0:
+            tricks.append(f"logit_scale={self.logit_scale:g}")
+        return f"widths={self.widths}, stem={self.stem_channels}" + "".join(
+            f", {t}" for t in tricks)
+
+
+_WHITEN_CHANNELS = 2 * 3 * 2 * 2
+
+
+def _patches_2x2(x):
+    """Every 2x2 patch of NHWC images as a row (c, p, q order, as a conv weight's): (N*(H-1)*(W-1), 12)."""
+    n, h, w, c = x.shape
+    cols = [x[:, p:p + h - 1, q:q + w - 1, ch] for ch in range(c) for p in range(2) for q in range(2)]
+    return np.stack(cols, axis=-1).reshape(-1, c * 4)
+
+
+def _dirac_(model):
+    """Make the first min(out, in) filters of every 3x3 Conv2d the identity (torch's dirac_)."""
+    for m in model.modules():
+        if isinstance(m, Conv2d) and m.kernel_size == (3, 3):
+            w = m.weight.data
+            k = min(w.shape[0], w.shape[1])
+            w[:k] = 0
+            w[np.arange(k), np.arange(k), 1, 1] = 1
 
 
 def fastnet(num_classes=10, **kw):
@@ -86,3 +183,11 @@ def fastnet(num_classes=10, **kw):
 def fastnet_small(num_classes=10, **kw):
     """FastNet with widths 32, 128, 128 (498,138 parameters)."""
     return FastNet(num_classes, widths=(32, 128, 128), **kw)
+
+
+def fastnet_whiten(num_classes=10, **kw):
+    """FastNet 64-256-256 with airbench's whitening stem, identity init, frozen BatchNorm
+    weights and logits scaled by 1/9 (1,972,802 parameters, 1,971,362 of them learnable).
+    Call ``init_from_data`` (the trainer does) before training."""
+    return FastNet(num_classes, widths=(64, 256, 256), whiten=True, dirac=True,
+                   freeze_bn_weight=True, logit_scale=1 / 9, **kw)

@@ -24,11 +24,24 @@ class Parameter:
     ``data`` and ``grad`` are plain numpy arrays of the same shape and dtype.
     ``grad`` starts at zero; ``backward`` passes add into it and
     ``Module.zero_grad()`` resets it.
+
+    Two settings for the optimizers (neither is saved in ``state_dict``; the
+    model or the training recipe sets them when it is built):
+
+    * ``requires_grad = False`` freezes the parameter, as in PyTorch: the
+      optimizers leave it unchanged (no update, no weight decay, no state).
+    * ``lr_scale`` (default 1) multiplies the learning rate of this one
+      parameter but not its weight decay: an optimizer uses ``lr * lr_scale``
+      and ``weight_decay / lr_scale``, so the decay per step, ``lr *
+      weight_decay * p``, stays that of the other parameters (PyTorch: a
+      parameter group with those two values).
     """
 
     def __init__(self, data):
         self.data = np.asarray(data)
         self.grad = np.zeros_like(self.data)
+        self.requires_grad = True
+        self.lr_scale = 1.0
 
     @property
     def shape(self):

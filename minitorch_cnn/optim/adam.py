@@ -79,15 +79,13 @@ class Adam(Optimizer):
 
     def step(self):
         """Apply one update to every parameter, using its current ``.grad``."""
-        lr = float(self.lr)
         beta1, beta2 = float(self.betas[0]), float(self.betas[1])
         eps = float(self.eps)
-        wd = float(self.weight_decay)
         t = self.step_count + 1
         bias_correction1 = 1.0 - beta1 ** t
         bias_correction2_sqrt = (1.0 - beta2 ** t) ** 0.5
-        step_size = lr / bias_correction1
-        for i, p in enumerate(self.params):
+        for i, p, lr, wd in self._updates(float(self.lr), float(self.weight_decay)):
+            step_size = lr / bias_correction1
             data, g = p.data, p.grad
             if wd != 0.0:
                 if self._decoupled:                # AdamW: p <- p * (1 - lr * wd)

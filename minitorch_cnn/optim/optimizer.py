@@ -3,7 +3,10 @@
 An optimizer holds a list of ``Parameter`` objects (one "parameter group", in
 PyTorch's words) and, per parameter, a few state arrays (a momentum buffer,
 Adam's moment estimates). ``step()`` reads ``p.grad`` and updates ``p.data``
-*in place*; it never changes ``p.grad``.
+*in place*; it never changes ``p.grad``. It skips a frozen parameter
+(``p.requires_grad = False``) and gives one with ``p.lr_scale != 1`` the
+learning rate ``lr * lr_scale`` and weight decay ``weight_decay / lr_scale``
+(see ``Parameter``): what PyTorch does with parameter groups.
 
 Per-step work is written with in-place numpy operations (``out=`` arguments)
 into two scratch buffers shared by all parameters, so a step allocates no new
@@ -92,6 +95,15 @@ class Optimizer:
         self._scratch = {}
 
     # ------------------------------------------------------------- utilities
+    def _updates(self, lr, weight_decay):
+        """(i, p, lr_i, weight_decay_i) for every parameter that takes a step: frozen ones
+        are skipped, and ``lr_scale`` scales the rate but not the decay per step."""
+        for i, p in enumerate(self.params):
+            if not p.requires_grad:
+                continue
+            s = float(p.lr_scale)
+            yield i, p, lr * s, (weight_decay / s if s != 0.0 else 0.0)
+
     def zero_grad(self):
         """Set every parameter's gradient to zero (in place)."""
         for p in self.params:
@@ -225,7 +237,7 @@ class Optimizer:
                 problems.append(f"invalid values: {e}")
         if hyper is not None and self._state_required(hyper, step):
             absent = [f"state.{i}.{s}" for i in range(n) for s in self.state_names
-                      if f"state.{i}.{s}" not in given]
+                      if f"state.{i}.{s}" not in given and self.params[i].requires_grad]
             if absent:
                 shown = ", ".join(absent[:10]) + (" ..." if len(absent) > 10 else "")
                 problems.append(f"step={step} but state arrays are missing "

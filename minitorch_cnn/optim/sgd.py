@@ -70,12 +70,10 @@ class SGD(Optimizer):
 
     def step(self):
         """Apply one update to every parameter, using its current ``.grad``."""
-        lr = float(self.lr)
         mu = float(self.momentum)
         damp = float(self.dampening)
-        wd = float(self.weight_decay)
         nesterov = bool(self.nesterov)
-        for i, p in enumerate(self.params):
+        for i, p, lr, wd in self._updates(float(self.lr), float(self.weight_decay)):
             data, g = p.data, p.grad
             if mu != 0.0 and self._has_buffer(i, data):
                 # every step after the first: b <- mu b + (1 - damp) g and the update,
