@@ -48,6 +48,8 @@ fastnet_whiten   64, 256, 256  1,972,802   118,147,360
 """
 import numpy as np
 
+from .. import kernels
+
 from ..nn import BatchNorm2d, Chain, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Scale, Sequential
 from ._init import kaiming_normal_conv_
 
@@ -138,12 +140,12 @@ class FastNet(Chain):
                              f"(N, H, W, 3), got {x.dtype} {x.shape}")
         cov = np.zeros((12, 12))
         for i in range(0, len(x), 500):                       # chunks: bounded memory
-            p = _patches_2x2(x[i:i + 500].astype(np.float64))
-            cov += p.T @ p
+            p = kernels.im2col(x[i:i + 500].astype(np.float64), 2, 2, 1, 1, 0, 0)
+            cov += p.T @ p                                     # columns: (p, q, channel)
         cov /= len(x) * (x.shape[1] - 1) * (x.shape[2] - 1)
         lam, v = np.linalg.eigh(cov)                           # ascending
         lam, v = lam[::-1], v[:, ::-1]                         # largest first
-        w = (v / np.sqrt(lam + eps)).T.reshape(12, 3, 2, 2)    # row k: filter k, (c, p, q)
+        w = (v / np.sqrt(lam + eps)).T.reshape(12, 2, 2, 3).transpose(0, 3, 1, 2)  # (O, C, p, q)
         conv = self.stem[0]
         conv.weight.data[...] = np.concatenate([w, -w]).astype(conv.weight.dtype)
 
@@ -156,13 +158,6 @@ class FastNet(Chain):
 
 
 _WHITEN_CHANNELS = 2 * 3 * 2 * 2
-
-
-def _patches_2x2(x):
-    """Every 2x2 patch of NHWC images as a row (c, p, q order, as a conv weight's): (N*(H-1)*(W-1), 12)."""
-    n, h, w, c = x.shape
-    cols = [x[:, p:p + h - 1, q:q + w - 1, ch] for ch in range(c) for p in range(2) for q in range(2)]
-    return np.stack(cols, axis=-1).reshape(-1, c * 4)
 
 
 def _dirac_(model):
