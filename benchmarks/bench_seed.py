@@ -149,7 +149,8 @@ class MinitorchBackend:
         threadpool_limits(threads, user_api="blas")
         self.np, self.nn, self.batch = np, nn, batch
         self.threadpool_info = threadpool_info()
-        self.policy = minitorch_cnn._threading.describe()
+        self.policy = dict(minitorch_cnn._threading.describe(),
+                           malloc=minitorch_cnn._memory.describe())
         self.backend = minitorch_cnn.kernels.get_backend()
         self.model, self.model_source = build_minitorch()
         # the images need no gradient: skip the stem's dX (PyTorch skips it too)

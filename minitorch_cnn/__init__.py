@@ -3,9 +3,11 @@
 Activations are NHWC (batch, height, width, channels); parameters and
 ``state_dict`` keys are PyTorch's. See docs/conventions.md.
 """
+from ._memory import configure as _configure_memory
 from ._threading import configure as _configure_threads
 
 _configure_threads()  # before anything imports Numba
+_configure_memory()   # keep freed large arrays for reuse (see _memory.py)
 
 from . import kernels, nn  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402

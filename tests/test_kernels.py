@@ -1,6 +1,7 @@
 """The performance core: every Numba kernel equals its NumPy twin, im2col/col2im are
 adjoint, the 1x1 shortcuts equal the general path, and the backend switch works."""
 import os
+import platform
 import subprocess
 import sys
 import textwrap
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minitorch_cnn import kernels, nn
+from minitorch_cnn import _memory, kernels, nn
 from minitorch_cnn.kernels import numba_kernels as nb
 from minitorch_cnn.kernels import reference as ref
 from minitorch_cnn.nn.normalization import fold_conv_bias, fuse_bn_relu
@@ -400,6 +401,43 @@ def test_threading_policy_is_set_before_numba_and_respects_the_user():
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[:2] == ["PASSIVE", "workqueue"]
     assert _run(code, OMP_WAIT_POLICY="ACTIVE").split()[0] == "ACTIVE"
+
+
+GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
+@pytest.mark.skipif(not GLIBC, reason="the malloc policy applies to Linux with glibc only")
+def test_malloc_policy_keeps_a_freed_large_array_in_the_heap_unless_told_not_to():
+    """After import, a freed 64 MB array stays in the heap as free space (ready for
+    the next step's array) instead of being unmapped; 'system' and a user's own
+    malloc variable leave glibc's behaviour alone."""
+    code = """
+        import ctypes, numpy as np, minitorch_cnn
+        class Info(ctypes.Structure):
+            _fields_ = [(f, ctypes.c_size_t) for f in
+                        "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks "
+                        "fordblks keepcost".split()]
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = Info
+        a = np.ones(16_000_000, np.float32)
+        del a
+        print(minitorch_cnn._memory.describe(), libc.mallinfo2().fordblks >= 64_000_000)
+    """
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MINITORCH_MALLOC",) + _memory.USER_VARS}
+    def run(**extra):
+        out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
+                             env=dict(env, PYTHONPATH=ROOT, **extra), cwd=ROOT,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split()
+    assert run() == ["reuse", "True"]
+    assert run(MINITORCH_MALLOC="system") == ["system", "False"]
+    assert run(MALLOC_MMAP_THRESHOLD_="1048576") == ["system", "False"]
+    bad = subprocess.run([sys.executable, "-c", "import minitorch_cnn"], cwd=ROOT,
+                         env=dict(env, PYTHONPATH=ROOT, MINITORCH_MALLOC="huge"),
+                         capture_output=True, text=True, timeout=300)
+    assert "MINITORCH_MALLOC='huge': expected one of reuse, system" in bad.stderr
 
 
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="NUMBA_DISABLE_JIT=1: nothing is compiled")
