@@ -7,8 +7,9 @@ run time) with a fresh ``mmap`` and unmaps it on free, so the next step's
 array of the same size arrives as untouched pages: each first write is a page
 fault and the kernel zeroes the page. Measured here, whole training process,
 FastNet, batch 512: 19 % less wall time and 4x less system time with freed
-blocks kept in the heap, for 6 % more peak memory. (PyTorch keeps a caching
-allocator for the same reason.)
+blocks kept in the heap, for 6 % more peak memory. (PyTorch's CPU allocator
+has the same cost: given this policy, its FastNet steps ran 1.6x faster; see
+benchmarks/torch_train.py.)
 
 The policy, set when ``minitorch_cnn`` is imported, on Linux with glibc only:
 ``mallopt`` raises the mmap threshold and the trim threshold to 2 GiB - 1, the
