@@ -33,6 +33,11 @@ CHOICES = ("reuse", "system")
 _policy = "system"
 
 
+def glibc():
+    """True on Linux with glibc, the only place the policy applies."""
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
 def configure():
     """Apply the policy (see the module docstring); return 'reuse' or 'system'."""
     global _policy
@@ -40,8 +45,7 @@ def configure():
     if choice not in CHOICES:
         raise ValueError(f"MINITORCH_MALLOC={os.environ['MINITORCH_MALLOC']!r}: "
                          f"expected one of {', '.join(CHOICES)}")
-    if (choice == "reuse" and not any(v in os.environ for v in USER_VARS)
-            and platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"):
+    if choice == "reuse" and not any(v in os.environ for v in USER_VARS) and glibc():
         try:
             libc = ctypes.CDLL("libc.so.6")
             if libc.mallopt(M_MMAP_THRESHOLD, LIMIT) and libc.mallopt(M_TRIM_THRESHOLD, LIMIT):

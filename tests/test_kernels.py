@@ -1,7 +1,6 @@
 """The performance core: every Numba kernel equals its NumPy twin, im2col/col2im are
 adjoint, the 1x1 shortcuts equal the general path, and the backend switch works."""
 import os
-import platform
 import subprocess
 import sys
 import textwrap
@@ -355,10 +354,16 @@ def test_set_backend_and_use_backend():
         kernels.set_backend(start)
 
 
-def _run(code, **env):
-    full = dict(os.environ, PYTHONPATH=ROOT, **env)
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=full, cwd=ROOT,
+def _python(code, unset=(), **env):
+    """Run code in a fresh interpreter: os.environ without ``unset``, plus ``env``."""
+    full = {k: v for k, v in os.environ.items() if k not in unset}
+    full.update(PYTHONPATH=ROOT, **env)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=full, cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
+
+
+def _run(code, unset=(), **env):
+    done = _python(code, unset, **env)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
@@ -393,20 +398,12 @@ def test_threading_policy_is_set_before_numba_and_respects_the_user():
         print(os.environ["OMP_WAIT_POLICY"], os.environ["NUMBA_THREADING_LAYER"],
               "numba" in sys.modules)
     """
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER")}
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
-                         env=dict(env, PYTHONPATH=ROOT), cwd=ROOT, capture_output=True,
-                         text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split()[:2] == ["PASSIVE", "workqueue"]
+    out = _run(code, unset=("OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER"))
+    assert out.split()[:2] == ["PASSIVE", "workqueue"]
     assert _run(code, OMP_WAIT_POLICY="ACTIVE").split()[0] == "ACTIVE"
 
 
-GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
-
-
-@pytest.mark.skipif(not GLIBC, reason="the malloc policy applies to Linux with glibc only")
+@pytest.mark.skipif(not _memory.glibc(), reason="the malloc policy applies to Linux with glibc only")
 def test_malloc_policy_keeps_a_freed_large_array_in_the_heap_unless_told_not_to():
     """After import, a freed 64 MB array stays in the heap as free space (ready for
     the next step's array) instead of being unmapped; 'system' and a user's own
@@ -423,20 +420,11 @@ def test_malloc_policy_keeps_a_freed_large_array_in_the_heap_unless_told_not_to(
         del a
         print(minitorch_cnn._memory.describe(), libc.mallinfo2().fordblks >= 64_000_000)
     """
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MINITORCH_MALLOC",) + _memory.USER_VARS}
-    def run(**extra):
-        out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
-                             env=dict(env, PYTHONPATH=ROOT, **extra), cwd=ROOT,
-                             capture_output=True, text=True, timeout=300)
-        assert out.returncode == 0, out.stderr
-        return out.stdout.split()
-    assert run() == ["reuse", "True"]
-    assert run(MINITORCH_MALLOC="system") == ["system", "False"]
-    assert run(MALLOC_MMAP_THRESHOLD_="1048576") == ["system", "False"]
-    bad = subprocess.run([sys.executable, "-c", "import minitorch_cnn"], cwd=ROOT,
-                         env=dict(env, PYTHONPATH=ROOT, MINITORCH_MALLOC="huge"),
-                         capture_output=True, text=True, timeout=300)
+    unset = ("MINITORCH_MALLOC",) + _memory.USER_VARS
+    assert _run(code, unset).split() == ["reuse", "True"]
+    assert _run(code, unset, MINITORCH_MALLOC="system").split() == ["system", "False"]
+    assert _run(code, unset, MALLOC_MMAP_THRESHOLD_="1048576").split() == ["system", "False"]
+    bad = _python("import minitorch_cnn", unset, MINITORCH_MALLOC="huge")
     assert "MINITORCH_MALLOC='huge': expected one of reuse, system" in bad.stderr
 
 
