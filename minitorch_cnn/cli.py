@@ -148,16 +148,17 @@ def _given_settings(args):
 
 
 def run_train(args):
-    from .training import TrainConfig, Trainer, TrainingDiverged
+    from .training import CheckpointError, TrainConfig, Trainer, TrainingDiverged
     try:
         given = _given_settings(args)
-        trainer = Trainer(given if args.resume else TrainConfig(**given), resume=args.resume)
+        trainer = Trainer(given if args.resume else TrainConfig(**given), resume=args.resume,
+                          log=_log)
     except (OSError, ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
         trainer.fit()
-    except TrainingDiverged as e:
+    except (TrainingDiverged, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -166,20 +167,31 @@ def run_train(args):
     return 0
 
 
+def _log(line):
+    """The trainer's log: warnings to stderr, everything else to stdout, flushed."""
+    print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout, flush=True)
+
+
 # ------------------------------------------------------------------ evaluate
 def add_evaluate_parser(subparsers):
     from .models import MODELS
     p = subparsers.add_parser(
         "evaluate", help="accuracy and per-class accuracy of a checkpoint",
         description="Evaluate a checkpoint written by `train` (or a state_dict .npz with "
-                    "--model) and print the seed's accuracy line and a per-class table.")
+                    "--model) and print the seed's accuracy line, naming the split, and a "
+                    "per-class table.")
     p.add_argument("checkpoint", metavar="CKPT")
-    p.add_argument("--model", choices=sorted(MODELS),
+    p.add_argument("--split", choices=["test", "val"], default=None,
+                   help="test: the data set's official test images (the default when it has "
+                        "them: synthetic, cifar10); val: the images the run held out of its "
+                        "training set (--val-split; the default for --data folder)")
+    p.add_argument("--model", choices=sorted(MODELS), metavar="MODEL",
                    help="needed for a plain state_dict .npz; default: the checkpoint's own")
     p.add_argument("--data", choices=["synthetic", "cifar10", "folder"],
                    help="default: the checkpoint's own")
-    p.add_argument("--data-dir", help="as for train")
-    p.add_argument("--val-split", type=int, help="evaluate on the held-out training images")
+    p.add_argument("--data-dir", help="as for train; default: the checkpoint's own")
+    p.add_argument("--val-split", type=int,
+                   help="how many training images the run held out; default: the run's own")
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="evaluate on each image and its mirror image; default: the run's own")
@@ -191,7 +203,7 @@ def run_evaluate(args):
     from . import data as D
     from .models import get_model
     from .training import TrainConfig, evaluate, load_checkpoint
-    from .training.trainer import build_transform, load_datasets
+    from .training.trainer import build_transform, has_test_split, load_datasets
     try:
         state = load_checkpoint(args.checkpoint)
         cfg = TrainConfig.from_dict(state["meta"].get("config", {}))
@@ -200,7 +212,8 @@ def run_evaluate(args):
                 setattr(cfg, name, getattr(args, name))
         if "config" not in state["meta"] and args.model is None:
             raise ValueError(f"{args.checkpoint} is a plain state_dict: say which model with --model")
-        train, evalset, eval_name = load_datasets(cfg)
+        split = args.split or ("test" if has_test_split(cfg) else "val")
+        train, evalset, eval_name = load_datasets(cfg, split)
         model = get_model(cfg.model, num_classes=len(train.classes))
         model.load_state_dict(state["model"])
     except (OSError, ValueError, KeyError) as e:

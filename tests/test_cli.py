@@ -8,6 +8,7 @@ from minitorch_cnn.training import load_checkpoint
 SMALL = ["--model", "resnet8", "--synthetic-size", "120", "--batch-size", "50", "--epochs", "1",
          "--log-every", "1", "--no-progress"]
 FAST_EVAL = ["--val-split", "20"]  # evaluate on 20 held-out images, not the 2,000 test images
+VAL = ["--split", "val", *FAST_EVAL]
 
 
 def test_train_then_evaluate(tmp_path, capsys):
@@ -47,7 +48,7 @@ def test_plain_state_dict_needs_model(tmp_path, capsys):
     export_npz(get_model("resnet8", rng=np.random.default_rng(0)), path)
     assert main(["evaluate", str(path)]) == 2
     assert "--model" in capsys.readouterr().err
-    assert main(["evaluate", str(path), "--model", "resnet8", *FAST_EVAL]) == 0
+    assert main(["evaluate", str(path), "--model", "resnet8", *VAL]) == 0
 
 
 @pytest.mark.parametrize("argv, message", [

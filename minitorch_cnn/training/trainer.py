@@ -15,10 +15,13 @@ order and augmentation of a step depend only on (seed, epoch, step), so a
 resumed run sees the same batches as an uninterrupted one and its loss curve
 is identical.
 """
+import hashlib
 import math
 import operator
 import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
 
@@ -206,27 +209,50 @@ def speed_up(model, stem_first=False):
         next(m for m in model.modules() if isinstance(m, nn.Conv2d)).input_grad = False
 
 
-def load_datasets(cfg):
-    """(train, evaluation set, name of the evaluation set) for a config."""
+SPLITS = {"test": "test", "val": "validation"}
+"""Evaluation splits by their command-line name, and the name the accuracy line uses."""
+
+
+def has_test_split(cfg):
+    return cfg.data in ("synthetic", "cifar10")
+
+
+def load_datasets(cfg, split=None):
+    """(train, evaluation set, name of the evaluation set) for a config.
+
+    ``split``: "test" (the data set's official test split), "val" (the ``val_split``
+    images held out of the training set) or None, the run's own: "val" when the run
+    holds some out, else "test". The training set is always the run's (held-out
+    images removed), so its normalisation statistics are the run's too.
+    """
+    split = split or ("val" if cfg.val_split or not has_test_split(cfg) else "test")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}: expected test or val")
+    if cfg.data == "folder" and not cfg.data_dir:
+        raise ValueError("--data folder needs --data-dir PATH (PATH/<class>/*.png|jpg)")
+    if split == "test" and not has_test_split(cfg):
+        raise ValueError(f"--data {cfg.data} has no test split: use --split val")
+    if split == "val" and not cfg.val_split:
+        raise ValueError(f"--data {cfg.data} has no test split: give --val-split N to hold out "
+                         "N training images" if not has_test_split(cfg) else
+                         "there is no validation split: the run held out no training images "
+                         "(--val-split 0); give --val-split N or use --split test")
     if cfg.data == "synthetic":
         train = D.synthetic(train=True, n=cfg.synthetic_size, seed=cfg.seed)
-        test = D.synthetic(train=False, seed=cfg.seed)
+        test = D.synthetic(train=False, seed=cfg.seed) if split == "test" else None
     elif cfg.data == "cifar10":
         root = cfg.data_dir or "data"
         train = D.CIFAR10(root, train=True)
-        test = None if cfg.val_split else D.CIFAR10(root, train=False)
+        test = D.CIFAR10(root, train=False) if split == "test" else None
     elif cfg.data == "folder":
-        if not cfg.data_dir:
-            raise ValueError("--data folder needs --data-dir PATH (PATH/<class>/*.png|jpg)")
         train, test = D.ImageFolder(cfg.data_dir), None
-        if not cfg.val_split:
-            raise ValueError("--data folder has no test split: give --val-split N")
     else:
         raise ValueError(f"unknown dataset {cfg.data!r}: expected synthetic, cifar10 or folder")
     if cfg.val_split:
         train, val = D.train_val_split(train, cfg.val_split, seed=cfg.seed)
-        return train, val, "validation"
-    return train, test, "test"
+        if split == "val":
+            return train, val, SPLITS[split]
+    return train, test, SPLITS[split]
 
 
 def build_transform(cfg, dataset):
@@ -301,6 +327,18 @@ def evaluate(model, loader, tta=False):
     return float(accuracy), per_class, confusion
 
 
+def fingerprint(dataset, first=1000):
+    """What identifies a training set across moves: its size and a SHA-256 of its first
+    ``first`` images and labels (cheap: 3 MB for CIFAR-10)."""
+    digest = hashlib.sha256(np.ascontiguousarray(dataset.images[:first]).tobytes())
+    digest.update(np.ascontiguousarray(dataset.labels[:first], dtype=np.int64).tobytes())
+    return {"size": len(dataset), "sha256": digest.hexdigest()}
+
+
+def _describe_data(fp):
+    return f"{fp.get('size')} training images, checksum {str(fp.get('sha256'))[:12]}"
+
+
 def resume_config(meta, given, path):
     """The configuration a resumed run continues with: the checkpoint's, with the
     settings that may change on resume (``setting(..., resume=True)``) taken from
@@ -366,6 +404,8 @@ class Trainer:
         self.scheduler = make_schedule(cfg, self.optimizer, self.steps_per_epoch)
         self.epoch, self.step = 0, 0           # position: next step to run
         self.history = {"step_loss": [], "epochs": []}
+        self._epoch_counts = {"seen": 0, "correct": 0}  # of the epoch so far (saved)
+        self.data_fingerprint = fingerprint(self.train_loader.dataset)
         if resume is not None:
             self._restore(state, resume)
 
@@ -379,12 +419,28 @@ class Trainer:
         raise ValueError(f"unknown optimizer {c.optimizer!r}: expected sgd or adam")
 
     def _restore(self, state, path):
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optim"])
-        self.scheduler.load_state_dict(state["sched"])
+        """Load a checkpoint's state; any problem is a ValueError naming ``path``, raised
+        before anything of this trainer changed."""
         meta = state["meta"]
-        self.epoch, self.step = int(meta["epoch"]), int(meta["step"])
-        self.history = meta["history"]
+        saved_data = meta.get("data")
+        if saved_data is not None and saved_data != self.data_fingerprint:
+            raise ValueError(
+                f"{path}: --resume refused, the data at --data-dir {self.cfg.data_dir} is not "
+                f"the data set this run was trained on ({_describe_data(self.data_fingerprint)}"
+                f"; the checkpoint's: {_describe_data(saved_data)})")
+        try:
+            epoch, step, history = int(meta["epoch"]), int(meta["step"]), meta["history"]
+            if not 0 <= step < self.steps_per_epoch or epoch < 0:
+                raise ValueError(f"position epoch {epoch}, step {step} is outside a run of "
+                                 f"{self.steps_per_epoch} steps per epoch")
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optim"])
+            self.scheduler.load_state_dict(state["sched"])
+        except (KeyError, TypeError, ValueError) as err:
+            what = f"missing entry {err}" if isinstance(err, KeyError) else str(err)
+            raise ValueError(f"{path}: cannot resume from this checkpoint: {what}") from None
+        self.epoch, self.step, self.history = epoch, step, history
+        self._epoch_counts = dict(meta.get("epoch_counts", {"seen": 0, "correct": 0}))
         self.log(f"Resumed from {path} at epoch {self.epoch + 1}, step {self.step}")
 
     # ------------------------------------------------------------- saving
@@ -393,10 +449,56 @@ class Trainer:
         return os.path.join(self.cfg.out, "checkpoint.npz")
 
     def save(self, path=None):
+        """Write the run's state to ``path`` (default: ``checkpoint_path``, keeping the one
+        before as ``checkpoint.prev.npz``). A failed write raises CheckpointError and
+        leaves the checkpoints already on disk as they were."""
         meta = {"config": asdict(self.cfg), "epoch": self.epoch, "step": self.step,
-                "classes": list(self.classes), "history": self.history}
-        save_checkpoint(path or self.checkpoint_path, self.model, self.optimizer,
-                        self.scheduler, meta)
+                "classes": list(self.classes), "history": self.history,
+                "epoch_counts": self._epoch_counts, "data": self.data_fingerprint}
+        path = path or self.checkpoint_path
+        try:
+            save_checkpoint(path, self.model, self.optimizer, self.scheduler, meta,
+                            keep_previous=path == self.checkpoint_path)
+        except OSError as err:
+            kept = [p for p in (path, previous_path(path)) if os.path.isfile(p)]
+            raise CheckpointError(
+                f"could not write the checkpoint {path}: {err.strerror or err}. "
+                + (f"Unchanged on disk: {', '.join(kept)}; free some space and continue with "
+                   f"--resume {kept[0]}" if kept else "No checkpoint of this run exists yet")
+            ) from err
+
+    def checkpoint_bytes(self):
+        """About the size of one checkpoint: the model's state and the optimizer's arrays,
+        plus room for the history and the archive's headers."""
+        model = sum(v.nbytes for v in self.model.state_dict().values())
+        params = sum(p.data.nbytes for p in self.optimizer.params)
+        return model + params * len(self.optimizer.state_names) + (1 << 20)
+
+    def check_out_dir(self):
+        """Before the first step: ``--out`` exists or can be made, is writable, and holds
+        three checkpoints (the newest, the previous and one being written), counting the
+        ones of this run already there. A CheckpointError says what is wrong otherwise."""
+        out = self.cfg.out
+        try:
+            os.makedirs(out, exist_ok=True)
+            with tempfile.TemporaryFile(dir=out):
+                pass
+        except OSError as err:
+            raise CheckpointError(f"--out {out}: cannot write there ({err.strerror or err})"
+                                  ) from err
+        for name in os.listdir(out):  # a write cut short by a crash left its temporary file
+            if name.endswith(".tmp") and any(name.startswith(temporary_prefix(p)) for p in (
+                    self.checkpoint_path, previous_path(self.checkpoint_path))):
+                os.remove(os.path.join(out, name))
+        need = 3 * self.checkpoint_bytes() - sum(
+            os.path.getsize(p) for p in (self.checkpoint_path, previous_path(self.checkpoint_path))
+            if os.path.isfile(p))
+        free = shutil.disk_usage(out).free
+        if free < need:
+            raise CheckpointError(
+                f"--out {out}: {free / 2**20:.1f} MiB free, but checkpoints need about "
+                f"{need / 2**20:.1f} MiB more (three of {self.checkpoint_bytes() / 2**20:.1f} MiB "
+                "may exist at once: the newest, the previous and one being written)")
 
     # ----------------------------------------------------------- training
     def train_step(self, x, y):
@@ -418,7 +520,7 @@ class Trainer:
         checkpoint at the current step and re-raises.
         """
         c = self.cfg
-        os.makedirs(c.out, exist_ok=True)
+        self.check_out_dir()
         self.model.train()
         total = c.epochs * self.steps_per_epoch
         try:
@@ -444,8 +546,8 @@ class Trainer:
     def _run_epoch(self, on_step, total):
         c, n_steps = self.cfg, self.steps_per_epoch
         bar = _progress(c, n_steps, self.step, f"epoch {self.epoch + 1}/{c.epochs}")
-        t0, seen, losses, correct = time.perf_counter(), 0, [], 0
-        window = []
+        t0, seen, losses = time.perf_counter(), 0, []
+        window, counts = [], self._epoch_counts
         for x, y in self.train_loader.iter_epoch(self.epoch, self.step):
             loss, logits = self.train_step(x, y)
             if not math.isfinite(loss):
@@ -456,7 +558,8 @@ class Trainer:
                     f"good checkpoint, if any, is {self.checkpoint_path}")
             self.step += 1
             seen += len(y)
-            correct += int((logits.argmax(axis=1) == y).sum())
+            counts["seen"] += len(y)
+            counts["correct"] += int((logits.argmax(axis=1) == y).sum())
             losses.append(loss)
             window.append(loss)
             self.history["step_loss"].append(loss)
@@ -467,6 +570,9 @@ class Trainer:
                 _write(bar, f"Epoch [{self.epoch + 1}/{c.epochs}]. Step [{self.step}/{n_steps}] "
                             f"Loss: {np.mean(window):.4f}", self.log)
                 window = []
+            if c.checkpoint_every and self._global_step() % c.checkpoint_every == 0 \
+                    and self.step < n_steps and not self._step_limit_reached():
+                self.save()  # (the epoch's end and --max-steps save anyway)
             if on_step is not None:
                 on_step(self)
             if self._step_limit_reached():
@@ -474,22 +580,27 @@ class Trainer:
         bar.close()
         seconds = time.perf_counter() - t0
         if self.step == n_steps:
-            self._end_epoch(seconds, seen, losses, correct)
+            self._end_epoch(seconds, seen)
         elif losses:
             self.log(f"Stopped at epoch {self.epoch + 1}, step {self.step} (--max-steps "
                      f"{c.max_steps}): train loss {np.mean(losses):.4f} over {len(losses)} "
                      f"steps, {seen / seconds:.0f} images/s")
 
-    def _end_epoch(self, seconds, seen, losses, correct):
+    def _end_epoch(self, seconds, seen):
+        """The epoch's row of metrics (training loss and accuracy over all its steps, also
+        those before a resume), its checkpoint and metrics files."""
         acc, _, _ = evaluate(self.model, self.eval_loader, tta=self.cfg.tta)
-        row = {"epoch": self.epoch + 1, "train_loss": float(np.mean(losses)) if losses else None,
-               "train_acc": 100.0 * correct / max(seen, 1), f"{self.eval_name}_acc": acc,
+        losses, counts = self.history["step_loss"][-self.steps_per_epoch:], self._epoch_counts
+        row = {"epoch": self.epoch + 1, "train_loss": float(np.mean(losses)),
+               "train_acc": 100.0 * counts["correct"] / max(counts["seen"], 1),
+               f"{self.eval_name}_acc": acc,
                "lr": self.optimizer.lr, "seconds": seconds, "images_per_s": seen / seconds}
         self.history["epochs"].append(row)
         self.log(f"Epoch [{self.epoch + 1}/{self.cfg.epochs}] done in {seconds:.1f} s "
                  f"({row['images_per_s']:.0f} images/s): train loss {row['train_loss']:.4f}, "
                  f"{self.eval_name} accuracy {acc:.2f} %")
         self.epoch, self.step = self.epoch + 1, 0
+        self._epoch_counts = {"seen": 0, "correct": 0}
         self.save()
         write_metrics(self.cfg.out, self.history, self.eval_name)
 
