@@ -82,9 +82,8 @@ def _setting_type(f):
             value = text
         try:
             return check_setting(f, value)
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(str(err).split(" must be ", 1)[-1].join(
-                ("must be ", ""))) from None
+        except ValueError as err:  # "epochs must be ..." -> "argument --epochs: must be ..."
+            raise argparse.ArgumentTypeError(str(err).removeprefix(f"{f.name} ")) from None
     parse.__name__ = f.type.__name__  # argparse's "invalid int value" wording
     return parse
 

@@ -365,10 +365,10 @@ def resume_config(meta, given, path):
     differ = [f"--{k.replace('_', '-')} {v} (the checkpoint has {getattr(saved, k)})"
               for k, v in values.items()
               if not by_name[k].metadata.get("resume") and v != getattr(saved, k)]
-    done = int(meta.get("epoch", 0))
-    if values.get("epochs", saved.epochs) < done:
+    done, started = int(meta.get("epoch", 0)), int(meta.get("step", 0)) > 0
+    if values.get("epochs", saved.epochs) < done + started:
         differ.append(f"--epochs {values['epochs']} (the checkpoint has already trained "
-                      f"{done} epochs)")
+                      f"{done} epochs{' and part of the next' if started else ''})")
     if differ:
         may = ", ".join(f"--{f.name.replace('_', '-')}" for f in by_name.values()
                         if f.metadata.get("resume"))
