@@ -121,7 +121,8 @@ def assert_same_run(state, reference):
         assert state[section].keys() == reference[section].keys()
         for key, value in reference[section].items():
             np.testing.assert_array_equal(state[section][key], value, err_msg=key)
-    for got, want in zip(state["meta"]["history"]["epochs"], reference["meta"]["history"]["epochs"]):
+    for got, want in zip(state["meta"]["history"]["epochs"],
+                         reference["meta"]["history"]["epochs"]):
         for key in ("train_loss", "train_acc", "validation_acc", "lr"):
             assert got[key] == want[key], key
 

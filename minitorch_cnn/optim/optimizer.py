@@ -102,7 +102,8 @@ class Optimizer:
     # ------------------------------------------------------------- utilities
     def _updates(self, lr, weight_decay):
         """(i, p, lr_i, weight_decay_i) for every parameter that takes a step: frozen ones
-        and those whose gradient is None (``p.grad = None``, as PyTorch) are skipped, and ``lr_scale`` scales the rate but not the decay per step."""
+        and those whose gradient is None (``p.grad = None``, as PyTorch) are skipped, and
+        ``lr_scale`` scales the rate but not the decay per step."""
         for i, p in enumerate(self.params):
             if not p.requires_grad or p.grad_is_none:
                 continue
@@ -218,7 +219,8 @@ class Optimizer:
         idle = set()
         if "no_state" in given:
             v = given["no_state"]
-            if v.ndim != 1 or v.dtype.kind not in "iu" or (v.size and not 0 <= v.min() <= v.max() < n):
+            if v.ndim != 1 or v.dtype.kind not in "iu" or (
+                    v.size and not 0 <= v.min() <= v.max() < n):
                 problems.append(f"no_state must list parameter positions below {n}, got {v!r}")
             else:
                 idle = set(v.tolist())
