@@ -146,12 +146,18 @@ def _given_settings(args):
     return values
 
 
+def _train_config(args):
+    """The TrainConfig of a parsed ``train`` command line (a new run: preset, then flags;
+    benchmarks/torch_train.py builds its run with it too)."""
+    from .training import TrainConfig
+    return TrainConfig(**_given_settings(args))
+
+
 def run_train(args):
-    from .training import CheckpointError, TrainConfig, Trainer, TrainingDiverged
+    from .training import CheckpointError, Trainer, TrainingDiverged
     try:
-        given = _given_settings(args)
-        trainer = Trainer(given if args.resume else TrainConfig(**given), resume=args.resume,
-                          log=_log)
+        cfg = _given_settings(args) if args.resume else _train_config(args)
+        trainer = Trainer(cfg, resume=args.resume, log=_log)
     except (OSError, ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
