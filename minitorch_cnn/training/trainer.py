@@ -383,6 +383,9 @@ def resume_config(meta, given, path):
 class Trainer:
     """Runs a TrainConfig: ``Trainer(cfg).fit()``; ``resume=PATH`` continues a checkpoint.
 
+    With ``resume``, ``cfg`` may also be a dict of only the settings to change (what the
+    command line passes); see :func:`resume_config` for what may change.
+
     ``model`` replaces the registry's ``cfg.model`` with a Module of your own.
     """
 
@@ -391,6 +394,9 @@ class Trainer:
         if resume is not None:
             state, resume = load_for_resume(resume, self.log)
             cfg = resume_config(state["meta"], cfg, resume)
+        elif not isinstance(cfg, TrainConfig):
+            raise TypeError(f"Trainer: cfg must be a TrainConfig (a dict only with resume=), "
+                            f"got {type(cfg).__name__}")
         self.cfg = cfg
         self.train_loader, self.eval_loader, self.eval_name = make_loaders(cfg)
         self.classes = self.train_loader.dataset.classes
@@ -419,14 +425,15 @@ class Trainer:
         raise ValueError(f"unknown optimizer {c.optimizer!r}: expected sgd or adam")
 
     def _restore(self, state, path):
-        """Load a checkpoint's state; any problem is a ValueError naming ``path``, raised
-        before anything of this trainer changed."""
+        """Load a checkpoint's state; any problem is a ValueError naming ``path`` (the
+        trainer is then not to be used: make a new one)."""
         meta = state["meta"]
         saved_data = meta.get("data")
         if saved_data is not None and saved_data != self.data_fingerprint:
             raise ValueError(
-                f"{path}: --resume refused, the data at --data-dir {self.cfg.data_dir} is not "
-                f"the data set this run was trained on ({_describe_data(self.data_fingerprint)}"
+                f"{path}: --resume refused, the data at "
+                f"{self.cfg.data_dir or 'its default place'} is not the data set this run was "
+                f"trained on ({_describe_data(self.data_fingerprint)}"
                 f"; the checkpoint's: {_describe_data(saved_data)})")
         try:
             epoch, step, history = int(meta["epoch"]), int(meta["step"]), meta["history"]
