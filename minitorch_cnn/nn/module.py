@@ -290,9 +290,12 @@ class Chain(Module):
     """A module that applies ``stages()`` in order; backward visits them in reverse.
 
     Each stage gets the gradient the stage after it returned: the chain rule,
-    written out. ``stages()`` defaults to the children in registration order;
-    a model whose state_dict order differs from its data flow (the seed
-    registers ``fc`` before ``avgpool``) overrides it.
+    written out. ``stages()`` defaults to the children in registration order.
+    The zoo's models write their ``forward`` and ``backward`` out, one line
+    per stage, and override ``stages()`` only to list the same modules in
+    data-flow order (the seed registers ``fc`` before ``avgpool``): metadata
+    that ``interop.to_torch_module`` reads and tests/test_fast.py checks
+    against ``forward``.
     """
 
     def stages(self):
