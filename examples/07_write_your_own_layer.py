@@ -154,9 +154,10 @@ assert max(shared.values()) < 1e-8
 # %% [markdown]
 # Gradients accumulate: two backward passes before `zero_grad()` give twice
 # the gradient, exactly as PyTorch's `loss.backward()` twice would. A layer
-# that *assigned* `self.weight.grad = ...` would pass the check above and
-# still be wrong in any model that uses it twice, or with gradient
-# accumulation over several batches.
+# that *assigned* `self.weight.grad = ...` would pass the check above (one
+# backward from a zeroed gradient) and still be wrong wherever gradients
+# accumulate: several batches summed before one optimizer step, or one
+# Parameter shared by two layers.
 
 # %%
 layer = PReLU(4).to(np.float64)
