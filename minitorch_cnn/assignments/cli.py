@@ -58,8 +58,8 @@ def run_make(args):
     try:
         manifest = make(args.name, args.out, solution=args.solution, tasks=_split(args.tasks),
                         force=args.force)
-    except (KeyError, FileExistsError) as e:
-        print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
+    except (ValueError, FileExistsError) as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     kind = "instructor's copy" if args.solution else "student copy"
     print(f"wrote the {kind} of {args.name} to {args.out}: {len(manifest['tasks'])} tasks, "

@@ -154,7 +154,7 @@ def _hint(g, w, exp, rtol):
     for hint, mask in exp.masks:
         mask = np.broadcast_to(mask, g.shape)
         if bad.any() and mask.mean() < 0.9 and not (bad & ~mask).any():
-            return f" (hint: only {hint} are wrong)"
+            return f" (hint: wrong only at {hint})"
     return ""
 
 

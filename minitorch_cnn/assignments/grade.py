@@ -13,6 +13,7 @@ import io
 import json
 import multiprocessing
 import re
+import textwrap
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -177,21 +178,21 @@ def _clip(text, width):
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
-def table(report, width=70):
+def table(report, width=96):
     """The printed table: task, points, score, the first failing check and its hint."""
     rows = [("task", "points", "score", "first failing check / hint")]
     for r in report.results:
         f = r.first_failure
-        what = "" if f is None else _clip(f"{f.name} -- {_problem(f.message)}", width)
+        what = "" if f is None else _clip(f"{f.name}: {_problem(f.message)}", width)
         rows.append((r.name, f"{r.points:g}", f"{r.score:g}", what))
         if f is not None and _hint(f.message):
-            rows.append(("", "", "", _clip("hint: " + _hint(f.message), width)))
+            for k, line in enumerate(textwrap.wrap(_hint(f.message), width - 6)):
+                rows.append(("", "", "", ("hint: " if k == 0 else "      ") + line))
     rows.append(("total", f"{report.points:g}", f"{report.score:g}", ""))
     w = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = [f"{a:<{w[0]}}  {b:>{w[1]}}  {c:>{w[2]}}  {d}".rstrip() for a, b, c, d in rows]
-    lines.insert(1, "-" * max(len(line) for line in lines))
-    lines.insert(len(lines) - 1, lines[1])
-    return "\n".join(lines)
+    rule = "-" * max(len(line) for line in lines)
+    return "\n".join([lines[0], rule] + lines[1:-1] + [rule, lines[-1]])
 
 
 def markdown(report):

@@ -50,26 +50,23 @@ def _hidden_linear(rng):
 
 
 # -------------------------------------------------------------------- ReLU
-def run_relu(mod, shape, seed=0):
-    nn = _nn()
+def _relu_input(shape, seed):
     x = np.round(normal(seed, *shape), 1)          # rounding puts exact zeros in x
     x.flat[::7] = 0.0
-    layer = nn.ReLU()
-    y = layer(x)
-    dx = layer.backward(normal(seed + 1, *shape))
-    return {"y": y, "dx": dx, "x": x}
+    return x
+
+
+def run_relu(mod, shape, seed=0):
+    layer = _nn().ReLU()
+    y = layer(_relu_input(shape, seed))
+    return {"y": y, "dx": layer.backward(normal(seed + 1, *shape))}
 
 
 def explain_relu(mod, params, v):
-    g = normal(params.get("seed", 0) + 1, *params["shape"])
+    seed = params.get("seed", 0)
+    g, x = normal(seed + 1, *params["shape"]), _relu_input(params["shape"], seed)
     return {"dx": Expected(v["dx"], mistakes=[
-        ("the gradient at exactly 0 is 0: pass it where x > 0, not x >= 0", g * (v["x"] >= 0))])}
-
-
-def _relu(mod, **kw):
-    out = run_relu(mod, **kw)
-    out.pop("x")
-    return out
+        ("the gradient at exactly 0 is 0: pass it where x > 0, not x >= 0", g * (x >= 0))])}
 
 
 # ---------------------------------------------------------------- cross-entropy
@@ -150,9 +147,9 @@ def run_col2im(mod, shape, window, seed=0):
 def explain_col2im(mod, params, v):
     kh, kw, sh, sw, ph, pw = params["window"]
     return {"dx": Expected(v["dx"], masks=[
-        ("the pixels that overlapping windows share: their contributions must add up "
+        ("the pixels that overlapping windows share -- their contributions must add up "
          "(`+=`), not overwrite each other (`=`)", overlap_mask(params["shape"], *params["window"])),
-        ("the pixels next to the border: look at how the padding is cropped off",
+        ("the pixels next to the border -- look at how the padding is cropped off",
          border_mask_for(params["shape"], kh, kw, ph, pw))])}
 
 
@@ -201,7 +198,7 @@ def explain_conv_forward(mod, params, v):
     from ..nn._checks import pair
     k, s, p = (pair(params[n], n, "Conv2d") for n in ("kernel", "stride", "padding"))
     return {"y": Expected(v["y"], masks=[
-        ("the outputs whose window reaches into the padding: pad the input with zeros",
+        ("the outputs whose window reaches into the padding -- pad the input with zeros",
          padded_outputs(params["shape"], v["y"].shape, k, s, p))])}
 
 
@@ -209,8 +206,8 @@ def explain_conv_backward(mod, params, v):
     from ..nn._checks import pair
     (kh, kw), (ph, pw) = pair(params["kernel"], "k", "Conv2d"), pair(params["padding"], "p", "Conv2d")
     return {"dx": Expected(v["dx"], masks=[
-        ("the pixels next to the border: look at the padding (col2im of a padded image, "
-         "then crop it off)", border_mask_for(params["shape"], kh, kw, ph, pw))])}
+        ("the pixels next to the border -- look at the padding (col2im onto the padded "
+         "image, then crop it off)", border_mask_for(params["shape"], kh, kw, ph, pw))])}
 
 
 # ------------------------------------------------------------------- pools
@@ -231,10 +228,10 @@ def run_pool(mod, kind, shape, kernel, stride, padding, seed=0):
 
 def explain_pool(mod, params, v):
     k, s, p = params["kernel"], params["stride"], params["padding"]
-    masks = [("the pixels that overlapping windows share: the gradients of all the windows "
+    masks = [("the pixels that overlapping windows share -- the gradients of all the windows "
               "a pixel belongs to add up (`+=`, `np.add.at`), they do not overwrite (`=`)",
               overlap_mask(params["shape"], k, k, s, s, p, p)),
-             ("the pixels next to the border: padding counts in the window's size",
+             ("the pixels next to the border -- padding counts in the window's size",
               border_mask_for(params["shape"], k, k, p, p))]
     return {"dx": Expected(v["dx"], masks=masks,
                            factors=[("every pixel of a window gets dy / (kh kw)", 1.0 / (k * k)),
@@ -389,7 +386,7 @@ TASKS = [
          doc="docs/layers/linear.md",
          question="Return dx = G W and add dW = G^T x, db = sum_n G[n] into the gradients.",
          hidden=_hidden_linear),
-    Task("relu", "ReLU: forward and backward", 5, "nn/activation.py", _relu,
+    Task("relu", "ReLU: forward and backward", 5, "nn/activation.py", run_relu,
          [Case("3x4x4x2 with exact zeros", dict(shape=(3, 4, 4, 2))),
           Case("a 2-D input", dict(shape=(5, 6), seed=3))], explain=explain_relu,
          doc="docs/layers/relu.md", question="y = max(x, 0); dx = dy [x > 0].",

@@ -45,10 +45,13 @@ def _stub(task_by_name):
 
 def make(name, out, solution=False, tasks=None, force=False):
     """Write the copy of assignment ``name`` to ``out``; returns the manifest (a dict)."""
-    assignment = get_assignment(name)
-    chosen = [t.name for t in assignment.tasks] if not tasks else list(tasks)
-    for t in chosen:
-        assignment.task(t)                             # KeyError for an unknown task
+    try:
+        assignment = get_assignment(name)
+        chosen = [t.name for t in assignment.tasks] if not tasks else list(tasks)
+        for t in chosen:
+            assignment.task(t)
+    except KeyError as e:
+        raise ValueError(e.args[0]) from None
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         if not force:

@@ -220,9 +220,9 @@ def splice(ref_source, student_source, task, qualname, ref_path, student_path):
         lines.extend(ref_lines[i:r.begin + 1])
         origins.extend([None] * (r.begin + 1 - i))
         s = mine[r]
-        body = s.body(student_lines)
+        body = textwrap.dedent("".join(s.body(student_lines))).splitlines(keepends=True)
         for k, line in enumerate(body):
-            lines.append(_reindent(line, s.indent, r.indent))
+            lines.append(r.indent + line if line.strip() else "\n")
             origins.append((student_path, s.begin + 2 + k))
         i = r.end
     lines.extend(ref_lines[i:stop])
@@ -242,14 +242,6 @@ def _whole_function(student_source, qualname, student_path, task, found):
     lines = student_source.splitlines(keepends=True)[_start(node) - 1:node.end_lineno]
     origins = [(student_path, _start(node) + k) for k in range(len(lines))]
     return Spliced(qualname, _dedent(lines), origins, [task])
-
-
-def _reindent(line, have, want):
-    if not line.strip():
-        return "\n"
-    if line.startswith(have):
-        return want + line[len(have):]
-    return want + line.lstrip()
 
 
 def _dedent(lines):

@@ -150,21 +150,28 @@ def run_blanks(mod):
     return out
 
 
+STAGE_INPUT = {"layer3": (2, 4, 4, 256), "layer4": (2, 2, 2, 512)}   # what a 32x32 image gives
+
+
 def run_stage(mod, stage, seed=0):
-    model = mod.ResNet50_layer4(dtype=np.float64)
+    """The stage's structure in the whole model, then the stage alone in float64 with
+    weights given by name: its output, input gradient and parameter gradients."""
+    model = mod.ResNet50_layer4()
+    state = model.state_dict()
     blocks = [_block_summary(b) for name, b in model.named_modules()
               if name.startswith(stage + ".") and name.count(".") == 1]
     out = {f"{stage} blocks": blocks,
-           f"{stage} state_dict keys": [k for k in keys_and_shapes(model) if k.startswith(stage + ".")],
-           "state_dict keys (the seed's 373)": np.int64(len(model.state_dict())),
+           f"{stage} state_dict keys": [f"{k} {tuple(v.shape)}" for k, v in state.items()
+                                        if k.startswith(stage + ".")],
+           "state_dict keys (the seed's 373)": np.int64(len(state)),
            "parameters (the seed's 14,750,730)": np.int64(count_params(model)),
            f"{stage} convolutions": conv_layout(getattr(model, stage), stage + ".")}
-    init_by_name(model, seed)
-    x = normal(seed + 1, 2, 32, 32, 3)
-    logits = model(x)
-    out["logits (same weights)"] = logits
-    model.backward(normal(seed + 2, *np.shape(logits)))
-    out[f"{stage} parameter gradients"] = param_grads(getattr(model, stage))
+    part = getattr(model, stage).to(np.float64)
+    init_by_name(part, seed)
+    y = part(normal(seed + 1, *STAGE_INPUT[stage]))
+    out[f"{stage} output (same weights)"] = y
+    out[f"{stage} input gradient"] = part.backward(normal(seed + 2, *np.shape(y)))
+    out[f"{stage} parameter gradients"] = param_grads(part)
     return out
 
 
@@ -195,12 +202,12 @@ TASKS = [
                   "(the stem: the convolution halves the image size), layer2, fc and avgpool. "
                   "Hint: how many classes has CIFAR-10?"),
     Task("q2_layer3", "Question 2: layer3", 20, "models/seed.py", _stage("layer3"),
-         [Case("the whole model on a 2x32x32x3 batch, float64")], doc="docs/resnet.md",
+         [Case("the seed's model; the stage on its 32x32 input size, float64")], doc="docs/resnet.md",
          question="Fill in layer3 (you can refer to layer2 above): 4 blocks to 512 channels, "
                   "middle 128.",
          hidden=lambda rng: [Case("random weights", dict(seed=int(rng.integers(1 << 30))))]),
     Task("q2_layer4", "Question 2: layer4", 20, "models/seed.py", _stage("layer4"),
-         [Case("the whole model on a 2x32x32x3 batch, float64")], doc="docs/resnet.md",
+         [Case("the seed's model; the stage on its 32x32 input size, float64")], doc="docs/resnet.md",
          question="Fill in layer4 (you can refer to layer2 above): 6 blocks to 1024 channels, "
                   "middle 256.",
          hidden=lambda rng: [Case("random weights", dict(seed=int(rng.integers(1 << 30))))]),

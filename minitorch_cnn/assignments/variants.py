@@ -36,9 +36,9 @@ def explain_dilated(mod, params, v):
     k, s, p, d = (pair(params[n], n, "x") for n in ("kernel", "stride", "padding", "dilation"))
     ek = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d))
     return {"dx": Expected(v["dx"], masks=[
-        ("the pixels that several taps or windows share: their contributions add up (`+=`)",
+        ("the pixels that several taps or windows share -- their contributions add up (`+=`)",
          overlap_mask(params["shape"], ek[0], ek[1], s[0], s[1], p[0], p[1])),
-        ("the pixels next to the border: crop the padding off",
+        ("the pixels next to the border -- crop the padding off",
          border_mask_for(params["shape"], ek[0], ek[1], p[0], p[1]))])}
 
 
