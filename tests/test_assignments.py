@@ -6,8 +6,6 @@ own task only) is in test_assignments_selfcheck.py.
 """
 import ast
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -66,7 +64,7 @@ def test_blank_keeps_the_signature_docstring_and_the_other_tasks_code():
     assert "z = 2 * y" not in out and "z = z + 1" in out           # only the chosen task is cut
     assert "### BEGIN TASK double" in out and "### END TASK double" in out
     assert "# needs ['z']" in out                                   # the lines after read z
-    assert "SOLUTION" not in out                                    # other markers are dropped
+    assert "SOLUTION" not in out and "### BEGIN GIVEN add_one" in out  # given code stays marked
     ns = {}
     exec(compile(out, "<blank>", "exec"), ns)                       # still a valid module
     with pytest.raises(NotImplementedError, match="double"):
@@ -229,21 +227,30 @@ def test_hidden_cases_come_from_the_key_and_are_not_in_the_copy(variants_copy):
     assert set(stored) == {c.name for c in t.cases}
 
 
-def test_cli_list_make_and_grade_exit_codes(tmp_path):
-    env_cmd = [sys.executable, "-m", "minitorch_cnn", "assignment"]
-    listing = subprocess.run(env_cmd + ["list"], cwd=ROOT, capture_output=True, text=True)
-    assert listing.returncode == 0
+def test_cli_list_make_and_grade_exit_codes(tmp_path, capsys):
+    from minitorch_cnn.cli import main
+    assert main(["assignment", "list"]) == 0
+    listing = capsys.readouterr().out
     for a in ASSIGNMENTS.values():
-        assert f"{a.name}  ({a.points:g} points)" in listing.stdout
-    assert "q2_blanks" in listing.stdout and "25" in listing.stdout
-    no_copy = subprocess.run(env_cmd + ["grade", str(tmp_path)], cwd=ROOT, capture_output=True,
-                             text=True)
-    assert no_copy.returncode == 2 and "grading error" in no_copy.stderr
-    bad = subprocess.run(env_cmd + ["make", "nope", "--out", str(tmp_path / "x")], cwd=ROOT,
-                         capture_output=True, text=True)
-    assert bad.returncode == 2 and "unknown assignment 'nope'" in bad.stderr
+        assert f"{a.name}  ({a.points:g} points)" in listing
+        for t in a.tasks:
+            assert t.name in listing
+    assert main(["assignment", "grade", str(tmp_path)]) == 2        # not a copy: the grader's error
+    assert "grading error" in capsys.readouterr().err
+    assert main(["assignment", "make", "nope", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown assignment 'nope'" in capsys.readouterr().err
     with pytest.raises(GradingError):
         grade(tmp_path)
+
+
+def test_cli_grade_exits_zero_when_the_student_loses_points(variants_copy, capsys):
+    from minitorch_cnn.cli import main
+    assert main(["assignment", "grade", str(variants_copy), "--tasks", "group_norm_forward",
+                 "--json", str(variants_copy / "gs.json")]) == 0
+    out = capsys.readouterr().out
+    assert "group_norm_forward" in out and "total" in out
+    assert json.loads((variants_copy / "gs.json").read_text())["score"] == 0
+    assert (variants_copy / "report.md").read_text().startswith("# Grade report")
 
 
 # ------------------------------------------------------------- the variants

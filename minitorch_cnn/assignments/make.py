@@ -63,23 +63,17 @@ def make(name, out, solution=False, tasks=None, force=False):
     by_name = {t.name: t for t in assignment.tasks}
     index = region_index()
     files = marked_files()
-    wanted_files = {rel for t in chosen for rel, _ in index.get(t, [])}
     for rel, source in files.items():
         if rel.startswith(SOLUTIONS) and rel not in {r for t in by_name for r, _ in index.get(t, [])}:
             continue                                   # another assignment's variant
         target = pkg / student_path(rel)
         target.parent.mkdir(parents=True, exist_ok=True)
-        if solution:
-            text = source
-        elif rel in wanted_files:
-            text = markers.blank(source, set(chosen), _stub(by_name), rel)
-        else:
-            text = markers.strip_markers(source)
+        text = source if solution else markers.blank(source, set(chosen), _stub(by_name), rel)
         target.write_text(text)
     if (pkg / EXERCISES).is_dir():
         (pkg / EXERCISES / "__init__.py").write_text(
             f'"""Exercises of the assignment {name!r}: layers the library does not have."""\n')
-    _public_tests(assignment, chosen, out)
+    _public_tests(assignment, [t.name for t in assignment.tasks], out)
     _docs(assignment, chosen, out)
     walkthrough = _walkthrough(assignment, chosen, index)
     (out / "walkthrough.py").write_text(walkthrough)

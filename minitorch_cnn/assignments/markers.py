@@ -8,11 +8,15 @@ one task name per region)::
     ### END SOLUTION conv2d_backward
 
 They are comments: the library imports and runs unchanged. In a student copy
-each region becomes a *task region*, the student's lines between::
+each blanked region becomes a *task region*, the student's lines between::
 
     ### BEGIN TASK conv2d_backward
     ...
     ### END TASK conv2d_backward
+
+and the regions of tasks not blanked become ``### BEGIN GIVEN <task>`` ...
+``### END GIVEN <task>`` around the reference's code, so that the grader can
+still grade them one by one (``grade --all``).
 
 Everything here works on source text and :mod:`ast`; nothing is imported.
 """
@@ -21,7 +25,7 @@ import re
 import textwrap
 from dataclasses import dataclass
 
-_MARK = re.compile(r"^(?P<indent>[ \t]*)### (?P<kind>BEGIN|END) (?P<what>SOLUTION|TASK)"
+_MARK = re.compile(r"^(?P<indent>[ \t]*)### (?P<kind>BEGIN|END) (?P<what>SOLUTION|TASK|GIVEN)"
                    r"(?: (?P<task>[A-Za-z_][\w-]*))?\s*(?:--.*)?$")
 
 
@@ -137,8 +141,8 @@ def blank(source, tasks, stub, path="<source>"):
 
     ``stub`` returns the lines (without indentation) of the placeholder, e.g. a
     ``raise NotImplementedError(...)``; ``needs`` are the names the rest of the
-    function reads from the region. Regions of other tasks lose their
-    markers (their code stays). Returns the new source.
+    function reads from the region. Regions of other tasks keep their code
+    between GIVEN markers. Returns the new source.
     """
     lines = source.splitlines(keepends=True)
     tree = ast.parse(source)
@@ -157,7 +161,9 @@ def blank(source, tasks, stub, path="<source>"):
             out.extend(f"{ind}{s}\n" if s else "\n" for s in stub(r.task, needs))
             out.append(f"{ind}### END TASK {r.task}\n")
         else:
+            out.append(f"{r.indent}### BEGIN GIVEN {r.task}\n")
             out.extend(r.body(lines))
+            out.append(f"{r.indent}### END GIVEN {r.task}\n")
         i = r.end + 1
     out.extend(lines[i:])
     return "".join(out)
@@ -190,8 +196,8 @@ class Spliced:
 def splice(ref_source, student_source, task, qualname, ref_path, student_path):
     """The reference's ``qualname`` with ``task``'s regions taken from the student's file.
 
-    The student's regions are looked up by task name (TASK markers, or SOLUTION
-    markers in an instructor's copy), in order. If the student's file has no
+    The student's regions are looked up by task name (TASK markers, SOLUTION
+    markers in an instructor's copy, GIVEN markers for a task not blanked), in order. If the student's file has no
     region for the task but defines ``qualname``, the student's whole function
     is used instead. Raises MarkerError when neither is there.
     """
@@ -207,7 +213,7 @@ def splice(ref_source, student_source, task, qualname, ref_path, student_path):
         raise LookupError(f"{ref_path}: {qualname} holds no region of task {task}")
     student_lines = student_source.splitlines(keepends=True)
     theirs = []
-    for kind in ("TASK", "SOLUTION"):
+    for kind in ("TASK", "SOLUTION", "GIVEN"):
         theirs = [r for r in find_regions(student_source, kind, student_path) if r.task == task]
         if theirs:
             break

@@ -52,18 +52,18 @@ def _moved_stride(layout, to):
 
 # ------------------------------------------------------------------ Question 1
 def run_block(mod, in_channels, middle, out_channels, downsample, shape, seed=0, backward=False):
+    """Question 1: the block's structure and its output with weights given by name;
+    Question 3 (``backward``): its input and parameter gradients."""
     block = mod.ResidualBlock(in_channels, middle, out_channels, downsample=downsample,
                               dtype=np.float64)
-    out = {"state_dict keys": keys_and_shapes(block), "convolutions": conv_layout(block)}
+    out = {} if backward else {"state_dict keys": keys_and_shapes(block),
+                               "convolutions": conv_layout(block)}
     init_by_name(block, seed)
-    x = normal(seed + 1, *shape)
-    y = block(x)
-    if backward:
-        out = {}
-    else:
+    y = block(normal(seed + 1, *shape))
+    if not backward:
         out["output (same weights)"] = y
-    dx = block.backward(normal(seed + 2, *np.shape(y)))
-    out["dx"] = dx
+        return out
+    out["dx"] = block.backward(normal(seed + 2, *np.shape(y)))
     out["parameter gradients"] = param_grads(block)
     return out
 
@@ -108,7 +108,8 @@ def _hidden_block(downsample):
     def gen(rng):
         i, m, o = (int(v) for v in rng.integers(2, 9, 3))
         shape = (2, int(rng.integers(2, 7)), int(rng.integers(2, 7)), i)
-        return [Case(f"random in {i}, middle {m}, out {o}, input {shape[1]}x{shape[2]}",
+        return [Case(f"random in {i}, middle {m}, out {o}, input {shape[1]}x{shape[2]}, "
+                     f"downsample={d}",
                      dict(in_channels=i, middle=m, out_channels=o, downsample=d, shape=shape,
                           seed=int(rng.integers(1 << 30))))
                 for d in ([downsample] if downsample is not None else [True, False])]
@@ -154,24 +155,26 @@ STAGE_INPUT = {"layer3": (2, 4, 4, 256), "layer4": (2, 2, 2, 512)}   # what a 32
 
 
 def run_stage(mod, stage, seed=0):
-    """The stage's structure in the whole model, then the stage alone in float64 with
-    weights given by name: its output, input gradient and parameter gradients."""
+    """The stage's structure in the whole model (every block, key and convolution), then
+    its first two blocks in float64 with weights given by name: their output, input
+    gradient and parameter gradients (the later blocks repeat the second's code)."""
+    from ..nn import Sequential
     model = mod.ResNet50_layer4()
     state = model.state_dict()
-    blocks = [_block_summary(b) for name, b in model.named_modules()
+    blocks = [b for name, b in model.named_modules()
               if name.startswith(stage + ".") and name.count(".") == 1]
-    out = {f"{stage} blocks": blocks,
+    out = {f"{stage} blocks": [_block_summary(b) for b in blocks],
            f"{stage} state_dict keys": [f"{k} {tuple(v.shape)}" for k, v in state.items()
                                         if k.startswith(stage + ".")],
            "state_dict keys (the seed's 373)": np.int64(len(state)),
            "parameters (the seed's 14,750,730)": np.int64(count_params(model)),
            f"{stage} convolutions": conv_layout(getattr(model, stage), stage + ".")}
-    part = getattr(model, stage).to(np.float64)
+    part = Sequential(*blocks[:2]).to(np.float64)
     init_by_name(part, seed)
     y = part(normal(seed + 1, *STAGE_INPUT[stage]))
-    out[f"{stage} output (same weights)"] = y
-    out[f"{stage} input gradient"] = part.backward(normal(seed + 2, *np.shape(y)))
-    out[f"{stage} parameter gradients"] = param_grads(part)
+    out[f"{stage}.0-1 output (same weights)"] = y
+    out[f"{stage}.0-1 input gradient"] = part.backward(normal(seed + 2, *np.shape(y)))
+    out[f"{stage}.0-1 parameter gradients"] = param_grads(part)
     return out
 
 
@@ -202,15 +205,15 @@ TASKS = [
                   "(the stem: the convolution halves the image size), layer2, fc and avgpool. "
                   "Hint: how many classes has CIFAR-10?"),
     Task("q2_layer3", "Question 2: layer3", 20, "models/seed.py", _stage("layer3"),
-         [Case("the seed's model; the stage on its 32x32 input size, float64")], doc="docs/resnet.md",
+         [Case("the seed's model; its first two blocks on the 32x32 input size, float64")],
+         doc="docs/resnet.md",
          question="Fill in layer3 (you can refer to layer2 above): 4 blocks to 512 channels, "
-                  "middle 128.",
-         hidden=lambda rng: [Case("random weights", dict(seed=int(rng.integers(1 << 30))))]),
+                  "middle 128."),
     Task("q2_layer4", "Question 2: layer4", 20, "models/seed.py", _stage("layer4"),
-         [Case("the seed's model; the stage on its 32x32 input size, float64")], doc="docs/resnet.md",
+         [Case("the seed's model; its first two blocks on the 32x32 input size, float64")],
+         doc="docs/resnet.md",
          question="Fill in layer4 (you can refer to layer2 above): 6 blocks to 1024 channels, "
-                  "middle 256.",
-         hidden=lambda rng: [Case("random weights", dict(seed=int(rng.integers(1 << 30))))]),
+                  "middle 256."),
     Task("q3_block_backward", "Question 3 (minitorch_cnn): the block's backward pass", 20,
          "models/blocks.py", run_block_backward, _block_cases(True) + _block_cases(False)[:1],
          explain=explain_block, doc="docs/resnet.md",
@@ -218,3 +221,11 @@ TASKS = [
                   "gradient down both paths and add the two input gradients.",
          hidden=_hidden_block(None)),
 ]
+
+# the tasks each one's checks run through (in a student copy, write those first)
+_Q1 = ("q1_downsample", "q1_no_downsample")
+USES = {"q3_block_backward": _Q1, "q2_blanks": _Q1,
+        "q2_layer3": _Q1 + ("q3_block_backward", "q2_blanks", "q2_layer4"),
+        "q2_layer4": _Q1 + ("q3_block_backward", "q2_blanks", "q2_layer3")}
+for _t in TASKS:
+    _t.uses = USES.get(_t.name, ())

@@ -74,6 +74,7 @@ class Task:
     explain: object = None
     hidden: object = None
     backend: str = "numpy"       # the kernels the checks run on (the NumPy twins are tasks too)
+    uses: tuple = ()             # other tasks whose code the checks run through (in a copy)
 
     def mod(self, student=False):
         return importlib.import_module(module_name(student_path(self.module) if student else self.module))

@@ -35,11 +35,31 @@ def explain_dilated(mod, params, v):
     from ..nn._checks import pair
     k, s, p, d = (pair(params[n], n, "x") for n in ("kernel", "stride", "padding", "dilation"))
     ek = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d))
-    return {"dx": Expected(v["dx"], masks=[
+    return {"dx": Expected(v["dx"], mistakes=[
+        ("every tap must add its G W[:, :, p, q] onto the pixels it read (`+=`); with `=` "
+         "the last tap overwrites the others", _dilated_dx_assigned(mod, params))], masks=[
         ("the pixels that several taps or windows share -- their contributions add up (`+=`)",
          overlap_mask(params["shape"], ek[0], ek[1], s[0], s[1], p[0], p[1])),
         ("the pixels next to the border -- crop the padding off",
          border_mask_for(params["shape"], ek[0], ek[1], p[0], p[1]))])}
+
+
+def _dilated_dx_assigned(mod, params):
+    """dx as a backward that writes each tap's share with `=` would return it."""
+    p = dict(params)
+    conv = mod.DilatedConv2d(p["shape"][3], p["out_channels"], p["kernel"], stride=p["stride"],
+                             padding=p["padding"], dilation=p["dilation"], dtype=np.float64,
+                             rng=np.random.default_rng(p.get("seed", 0)))
+    x = normal(p.get("seed", 0) + 1, *p["shape"])
+    y = conv(x)
+    g = normal(p.get("seed", 0) + 2, *y.shape)
+    h, w = x.shape[1:3]
+    ph, pw = conv.padding
+    _, _, taps = conv._taps(h, w)
+    dx_pad = np.zeros((x.shape[0], h + 2 * ph, w + 2 * pw, x.shape[3]))
+    for a, b, rows, cols in taps:
+        dx_pad[:, rows, cols, :] = g @ conv.weight.data[:, :, a, b]
+    return dx_pad[:, ph:ph + h, pw:pw + w, :]
 
 
 def _dilated_cases():
@@ -126,3 +146,7 @@ TASKS = [
          question="BatchNorm's compact backward, with the sums taken over one sample's group.",
          hidden=_hidden_gn),
 ]
+
+for _t in TASKS:
+    if _t.name.endswith("_backward"):
+        _t.uses = (_t.name.replace("_backward", "_forward"),)
