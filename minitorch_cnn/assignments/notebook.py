@@ -62,8 +62,8 @@ def to_notebook(text, first_markdown=None):
         cells.append(("markdown", first_markdown, {}))
     cells.extend(parse_cells(text))
     nb_cells = []
-    for kind, source, meta in cells:
-        cell = {"cell_type": kind, "metadata": meta, "source": _lines(source)}
+    for i, (kind, source, meta) in enumerate(cells):
+        cell = {"cell_type": kind, "id": f"cell-{i}", "metadata": meta, "source": _lines(source)}
         if kind == "code":
             cell.update(execution_count=None, outputs=[])
         nb_cells.append(cell)
