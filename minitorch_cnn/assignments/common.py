@@ -32,11 +32,6 @@ def init_by_name(model, seed):
     return model
 
 
-def grads(module, prefix=""):
-    """{prefix + parameter name: a copy of its gradient}."""
-    return {prefix + n: p.grad.copy() for n, p in module.named_parameters()}
-
-
 def param_grads(module):
     """All parameter gradients as one labelled list of arrays, in key order, for one check."""
     return np.concatenate([p.grad.ravel() for _, p in module.named_parameters()]) \

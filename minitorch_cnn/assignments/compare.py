@@ -29,10 +29,6 @@ class Expected:
     factors: list = field(default_factory=list)
 
 
-def unwrap(v):
-    return v.value if isinstance(v, Expected) else v
-
-
 def relative_error(got, want):
     scale = max(float(np.abs(want).max(initial=0.0)), 1e-30)
     return float(np.abs(got - want).max(initial=0.0)) / scale

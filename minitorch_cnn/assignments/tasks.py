@@ -15,7 +15,6 @@ set on the reference class or module. Everything else stays the reference.
 import importlib
 import linecache
 import random
-import sys
 import traceback
 import zlib
 from dataclasses import dataclass, field
@@ -306,8 +305,3 @@ def score(task, checks):
     total = sum(c.weight for c in checks)
     got = sum(c.weight for c in checks if c.passed)
     return 0.0 if total == 0 else round(task.points * got / total, 2)
-
-
-def loaded_from(mod):
-    """The folder a module was imported from (to tell a copy's package from the reference)."""
-    return Path(sys.modules[mod.__name__].__file__).resolve().parent

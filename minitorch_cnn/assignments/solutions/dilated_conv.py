@@ -5,12 +5,11 @@ solve this one.
 """
 import numpy as np
 
-from minitorch_cnn.nn import Module, Parameter
+from minitorch_cnn.nn import Conv2d
 from minitorch_cnn.nn._checks import check_grad, check_input, pair
-from minitorch_cnn.nn.init import uniform_fan_in
 
 
-class DilatedConv2d(Module):
+class DilatedConv2d(Conv2d):
     r"""2-D cross-correlation with dilation, NHWC in and out, PyTorch's parameters.
 
     Shapes: x (N, H, W, C) -> y (N, OH, OW, O), with the dilated kernel's extent
@@ -23,22 +22,15 @@ class DilatedConv2d(Module):
     Backward, G = dL/dy (N, OH, OW, O):
       dW[:, :, p, q] = G^T X_pq  (summed over n, i, j),   db = sum of G,
       dx_pad[slice of tap (p, q)] += G W[:, :, p, q]  (taps overlap: add), then crop.
-    With dilation 1 this is the ordinary Conv2d.
+    With dilation 1 this is the ordinary Conv2d (whose parameters, initialisation and
+    arguments it takes over; forward and backward are its own).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  bias=True, rng=None, dtype=np.float32):
-        super().__init__()
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = pair(kernel_size, "kernel_size", "DilatedConv2d")
-        self.stride = pair(stride, "stride", "DilatedConv2d")
-        self.padding = pair(padding, "padding", "DilatedConv2d")
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+                         bias=bias, rng=rng, dtype=dtype)
         self.dilation = pair(dilation, "dilation", "DilatedConv2d")
-        kh, kw = self.kernel_size
-        fan_in = self.in_channels * kh * kw
-        self.weight = Parameter(uniform_fan_in((out_channels, in_channels, kh, kw), fan_in, rng, dtype))
-        self.bias = Parameter(uniform_fan_in((out_channels,), fan_in, rng, dtype)) if bias else None
-        self._cache = None
 
     def _taps(self, h, w):
         """Output size and, for each tap (p, q), the slices of x_pad it reads."""
