@@ -147,11 +147,13 @@ def _readme(assignment, chosen, index, solution):
     kind = "the instructor's copy (solutions in place, markers kept)" if solution else \
         "a student copy"
     total = sum(assignment.task(n).points for n in chosen)
+    intro = textwrap.fill(f"This folder is {kind} of the `{assignment.name}` assignment of "
+                          f"minitorch_cnn ({assignment.summary}). It is a complete, runnable "
+                          "copy of the package; the parts you write are marked in the source "
+                          "with", 78)
     return f"""# {assignment.title}
 
-This folder is {kind} of the `{assignment.name}` assignment of minitorch_cnn:
-{assignment.summary}. It is a complete, runnable copy of the package; the
-parts you write are marked in the source with
+{intro}
 
 ```
 ### BEGIN TASK <name>
