@@ -6,7 +6,7 @@ solve this one.
 import numpy as np
 
 from minitorch_cnn.nn import Conv2d
-from minitorch_cnn.nn._checks import check_grad, check_input, pair
+from minitorch_cnn.nn._checks import Cache, check_grad, check_input, pair
 
 
 class DilatedConv2d(Conv2d):
@@ -60,11 +60,12 @@ class DilatedConv2d(Conv2d):
         if self.bias is not None:
             y += self.bias.data
         ### END SOLUTION dilated_conv2d_forward
-        self._cache = (y.shape, x_pad, (h, w), taps)
+        self._cache = Cache(y.shape, x_pad=x_pad, size=(h, w), taps=taps)
         return y
 
     def backward(self, grad_out):
-        x_pad, (h, w), taps = check_grad(self, grad_out)
+        cache = check_grad(self, grad_out)
+        x_pad, (h, w), taps = cache.x_pad, cache.size, cache.taps
         ph, pw = self.padding
         ### BEGIN SOLUTION dilated_conv2d_backward
         g = grad_out

@@ -6,7 +6,7 @@ this one (BatchNorm2d's backward is the closest relative).
 import numpy as np
 
 from minitorch_cnn.nn import Module, Parameter
-from minitorch_cnn.nn._checks import check_grad, check_input
+from minitorch_cnn.nn._checks import Cache, check_grad, check_input
 
 
 class GroupNorm(Module):
@@ -44,11 +44,12 @@ class GroupNorm(Module):
         x_hat = ((xg - mean) * inv_std).reshape(x.shape)
         y = x_hat * self.weight.data + self.bias.data
         ### END SOLUTION group_norm_forward
-        self._cache = (y.shape, x_hat, inv_std)
+        self._cache = Cache(y.shape, x_hat=x_hat, inv_std=inv_std)
         return y
 
     def backward(self, grad_out):
-        x_hat, inv_std = check_grad(self, grad_out)
+        cache = check_grad(self, grad_out)
+        x_hat, inv_std = cache.x_hat, cache.inv_std
         n, h, w, c = grad_out.shape
         groups = (n, h, w, self.num_groups, c // self.num_groups)
         ### BEGIN SOLUTION group_norm_backward
