@@ -9,6 +9,8 @@ to :data:`COMMANDS`.
 import argparse
 import sys
 
+from .assignments.cli import add_assignment_parser
+
 
 def _parse_shape(text):
     """'224x224x3' -> (224, 224, 3)."""
@@ -241,7 +243,7 @@ def run_evaluate(args):
     return 0
 
 
-COMMANDS = [add_train_parser, add_evaluate_parser, add_summary_parser]
+COMMANDS = [add_train_parser, add_evaluate_parser, add_summary_parser, add_assignment_parser]
 """Registration functions, one per subcommand, in the order ``--help`` lists them."""
 
 

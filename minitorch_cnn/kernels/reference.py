@@ -36,6 +36,7 @@ def im2col(x, kh, kw, sh, sw, ph, pw):
     patch at once:  patches[n, oh, ow, i, j, :] = x_pad[n, oh*sh + i, ow*sw + j, :].
     col2im below is the same loop with ``=`` turned around into ``+=``.
     """
+    ### BEGIN SOLUTION im2col
     n, h, w, c = x.shape
     oh, ow = out_size(h, kh, sh, ph), out_size(w, kw, sw, pw)
     xp = np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
@@ -44,6 +45,7 @@ def im2col(x, kh, kw, sh, sw, ph, pw):
         for j in range(kw):
             patches[:, :, :, i, j, :] = xp[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :]
     return patches.reshape(n * oh * ow, kh * kw * c)
+    ### END SOLUTION im2col
 
 
 def col2im(cols, x_shape, kh, kw, sh, sw, ph, pw):
@@ -54,6 +56,7 @@ def col2im(cols, x_shape, kh, kw, sh, sw, ph, pw):
     so where windows overlap their contributions add up, and the padding's
     share is cut off at the end.
     """
+    ### BEGIN SOLUTION col2im
     n, h, w, c = x_shape
     oh, ow = out_size(h, kh, sh, ph), out_size(w, kw, sw, pw)
     patches = cols.reshape(n, oh, ow, kh, kw, c)
@@ -62,6 +65,7 @@ def col2im(cols, x_shape, kh, kw, sh, sw, ph, pw):
         for j in range(kw):
             xp[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :] += patches[:, :, :, i, j, :]
     return xp[:, ph:ph + h, pw:pw + w, :]
+    ### END SOLUTION col2im
 
 
 def maxpool_forward(x, kh, kw, sh, sw, ph, pw):
@@ -87,12 +91,14 @@ def maxpool_backward(grad_out, argmax, x_shape):
 
     Overlapping windows may pick the same pixel; their gradients add up.
     """
+    ### BEGIN SOLUTION maxpool2d_backward
     n, h, w, c = x_shape
     dx = np.zeros((n, h * w, c), dtype=grad_out.dtype)
     batch = np.arange(n)[:, None, None, None]
     chan = np.arange(c)[None, None, None, :]
     np.add.at(dx, (batch, argmax, chan), grad_out)
     return dx.reshape(n, h, w, c)
+    ### END SOLUTION maxpool2d_backward
 
 
 def avgpool_forward(x, kh, kw, sh, sw, ph, pw):
@@ -102,9 +108,11 @@ def avgpool_forward(x, kh, kw, sh, sw, ph, pw):
 
 def avgpool_backward(grad_out, x_shape, kh, kw, sh, sw, ph, pw):
     """Each window spreads grad/(kh*kw) evenly over its pixels: a col2im of the broadcast gradient."""
+    ### BEGIN SOLUTION avgpool2d_backward
     n, oh, ow, c = grad_out.shape
     share = np.broadcast_to(grad_out[:, :, :, None, None, :] / (kh * kw), (n, oh, ow, kh, kw, c))
     return col2im(share.reshape(n * oh * ow, kh * kw * c), x_shape, kh, kw, sh, sw, ph, pw)
+    ### END SOLUTION avgpool2d_backward
 
 
 # ------------------------------------------------- BatchNorm (+ ReLU), ReLU
@@ -176,8 +184,10 @@ def sgd_momentum_update(p, g, buf, lr, momentum, dampening, weight_decay, nester
     Arithmetic in p's dtype, in this order (optim.SGD's equations); ``g`` is
     left unchanged. The Numba twin does it in one pass over memory.
     """
+    ### BEGIN SOLUTION sgd_momentum
     d = p * weight_decay + g if weight_decay else g
     buf *= momentum
     buf += d * (1.0 - dampening) if dampening else d
     step = buf * momentum + d if nesterov else buf
     p -= step * lr
+    ### END SOLUTION sgd_momentum

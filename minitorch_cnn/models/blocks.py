@@ -91,16 +91,24 @@ class ResidualBlock(Module):
         super().__init__()
         self.downsample = bool(downsample)
         self.paper_shortcut = bool(paper_shortcut)
-        first_stride = 2 if self.downsample else 1
         kw = dict(dtype=dtype, rng=rng)
-        self.layer = Sequential(
-            conv1x1(in_channels, middle_channels, first_stride, 0, **kw),
-            conv3x3(middle_channels, middle_channels, 1, 1, **kw),
-            conv1x1(middle_channels, out_channels, 1, 0, **kw))
-        if self.downsample:
+        if self.downsample:                   # the seed's two branches, as its Question 1
+            ### BEGIN SOLUTION q1_downsample
+            self.layer = Sequential(
+                conv1x1(in_channels, middle_channels, 2, 0, **kw),
+                conv3x3(middle_channels, middle_channels, 1, 1, **kw),
+                conv1x1(middle_channels, out_channels, 1, 0, **kw))
+            ### END SOLUTION q1_downsample
             self.downsize = conv1x1(in_channels, out_channels, 2, 0, **kw)
-        elif not (self.paper_shortcut and in_channels == out_channels):
-            self.make_equal_channel = conv1x1(in_channels, out_channels, 1, 0, **kw)
+        else:
+            ### BEGIN SOLUTION q1_no_downsample
+            self.layer = Sequential(
+                conv1x1(in_channels, middle_channels, 1, 0, **kw),
+                conv3x3(middle_channels, middle_channels, 1, 1, **kw),
+                conv1x1(middle_channels, out_channels, 1, 0, **kw))
+            ### END SOLUTION q1_no_downsample
+            if not (self.paper_shortcut and in_channels == out_channels):
+                self.make_equal_channel = conv1x1(in_channels, out_channels, 1, 0, **kw)
 
     def _shortcut(self):
         """The shortcut module, or None for the identity."""
@@ -116,11 +124,13 @@ class ResidualBlock(Module):
         return out + (x if shortcut is None else shortcut(x))
 
     def backward(self, grad_out):
+        ### BEGIN SOLUTION q3_block_backward
         grad_main = self.layer.backward(grad_out)       # through the three convolutions
         shortcut = self._shortcut()
         grad_short = grad_out if shortcut is None else shortcut.backward(grad_out)
         grad_main += grad_short                         # x fed both paths: the gradients add
         return grad_main                                # (in place: grad_main is a fresh array)
+        ### END SOLUTION q3_block_backward
 
     def extra_repr(self):
         return f"downsample={self.downsample}, paper_shortcut={self.paper_shortcut}"

@@ -59,16 +59,24 @@ class ResNet50_layer4(Chain):  # noqa: N801 -- the seed's name
                       for i in range(n)]
             return Sequential(*blocks)
 
+        ### BEGIN SOLUTION q2_blanks
         self.layer1 = Sequential(
             Conv2d(3, 64, 7, stride=2, padding=3, dtype=dtype, rng=rng),
             BatchNorm2d(64, dtype=dtype),
             ReLU(inplace=True),
             MaxPool2d(kernel_size=3, stride=2, padding=0))
         self.layer2 = stage(64, 64, 256, 3, downsample_last=True)
+        ### END SOLUTION q2_blanks
+        ### BEGIN SOLUTION q2_layer3
         self.layer3 = stage(256, 128, 512, 4, downsample_last=True)
+        ### END SOLUTION q2_layer3
+        ### BEGIN SOLUTION q2_layer4
         self.layer4 = stage(512, 256, 1024, 6, downsample_last=False)
+        ### END SOLUTION q2_layer4
+        ### BEGIN SOLUTION q2_blanks
         self.fc = Linear(1024, num_classes, dtype=dtype, rng=rng)
         self.avgpool = AvgPool2d((1, 1), stride=2)
+        ### END SOLUTION q2_blanks
         self.flatten = Flatten()  # the seed's x.view(x.size(0), -1); no parameters
 
     def forward(self, x):

@@ -47,17 +47,20 @@ class Conv2d(Module):
         n, h, w, _ = x.shape
         oh = check_window(self, h, kh, sh, ph, "height")
         ow = check_window(self, w, kw, sw, pw, "width")
+        ### BEGIN SOLUTION conv2d_forward
         cols = kernels.im2col(x, kh, kw, sh, sw, ph, pw)            # (N*OH*OW, kh*kw*C)
         w_col = self.weight_col()                                    # (kh*kw*C, O)
         y = cols @ w_col                                             # (N*OH*OW, O)
         if self.bias is not None:
             y += self.bias.data
+        ### END SOLUTION conv2d_forward
         y = y.reshape(n, oh, ow, self.out_channels)
         self._cache = Cache(y.shape, x_shape=x.shape, cols=cols, w_col=w_col)
         return y
 
     def backward(self, grad_out):
         cache = check_grad(self, grad_out)
+        ### BEGIN SOLUTION conv2d_backward
         (kh, kw), c = self.kernel_size, self.in_channels
         g = grad_out.reshape(-1, self.out_channels)                  # G: (N*OH*OW, O)
         dw_col = cache.cols.T @ g                                    # (kh*kw*C, O)
@@ -66,6 +69,7 @@ class Conv2d(Module):
             self.bias.grad += g.sum(axis=0)
         dcols = g @ cache.w_col.T                                    # (N*OH*OW, kh*kw*C)
         return kernels.col2im(dcols, cache.x_shape, kh, kw, *self.stride, *self.padding)
+        ### END SOLUTION conv2d_backward
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

@@ -24,18 +24,22 @@ class Linear(Module):
 
     def forward(self, x):
         check_input(self, x, 2, self.in_features, self.weight.dtype)
+        ### BEGIN SOLUTION linear_forward
         y = x @ self.weight.data.T
         if self.bias is not None:
             y += self.bias.data
+        ### END SOLUTION linear_forward
         self._cache = Cache(y.shape, x=x)
         return y
 
     def backward(self, grad_out):
         cache = check_grad(self, grad_out)
+        ### BEGIN SOLUTION linear_backward
         self.weight.grad += grad_out.T @ cache.x
         if self.bias is not None:
             self.bias.grad += grad_out.sum(axis=0)
         return grad_out @ self.weight.data
+        ### END SOLUTION linear_backward
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, " \

@@ -40,6 +40,7 @@ class BatchNorm2d(Module):
 
     def forward(self, x):
         check_input(self, x, 4, self.num_features, self.weight.dtype)
+        ### BEGIN SOLUTION batchnorm2d_forward
         if self.training:
             m = x.size // self.num_features
             if m < 2:
@@ -52,18 +53,22 @@ class BatchNorm2d(Module):
         inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype, copy=False)
         x_hat = (x - mean) * inv_std
         y = self.weight.data * x_hat + self.bias.data                # gamma x_hat + beta
+        ### END SOLUTION batchnorm2d_forward
         self._cache = Cache(y.shape, x_hat=x_hat, inv_std=inv_std, training=self.training)
         return y
 
     def _update_running(self, mean, var, m):
+        ### BEGIN SOLUTION batchnorm2d_forward
         self.num_batches_tracked = self.num_batches_tracked + 1
         f = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
         self.running_mean = ((1 - f) * self.running_mean + f * mean).astype(self.running_mean.dtype)
         self.running_var = ((1 - f) * self.running_var + f * var * (m / (m - 1))).astype(
             self.running_var.dtype)
+        ### END SOLUTION batchnorm2d_forward
 
     def backward(self, grad_out):
         cache = check_grad(self, grad_out)
+        ### BEGIN SOLUTION batchnorm2d_backward
         x_hat, gamma_inv_std = cache.x_hat, self.weight.data * cache.inv_std
         dbeta = kernels.channel_sum(grad_out)                        # sum G
         dgamma = kernels.channel_sum(grad_out * x_hat)               # sum G x_hat
@@ -73,6 +78,7 @@ class BatchNorm2d(Module):
             return grad_out * gamma_inv_std
         m = grad_out.size // self.num_features
         return gamma_inv_std / m * (m * grad_out - dbeta - x_hat * dgamma)
+        ### END SOLUTION batchnorm2d_backward
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"

@@ -88,6 +88,7 @@ class SGD(Optimizer):
                 g = t0
             t1 = self._tmp(data, 1)
             if mu != 0.0:                          # first step: b_1 = g
+                ### BEGIN SOLUTION sgd_momentum
                 buf = self._buffer(i, "momentum_buffer", data, like=g)
                 if nesterov:                       # g <- g + mu * b
                     np.multiply(buf, mu, out=t1)
@@ -95,6 +96,7 @@ class SGD(Optimizer):
                     g = t1
                 else:                              # g <- b
                     g = buf
+                ### END SOLUTION sgd_momentum
             np.multiply(g, lr, out=t1)             # p <- p - lr * g
             data -= t1
         self.step_count += 1

@@ -1,0 +1,224 @@
+"""``assignment make``: a student copy (or the instructor's) of the package, with its tests.
+
+The copy is a runnable package: every file is the library's, except that
+the chosen tasks' regions are replaced by stubs (keeping the signature, the
+docstring and the lines around the region) that raise NotImplementedError
+naming the task and the docs page. Beside it: public tests with the
+reference's results on the public cases, a README with the questions, points
+and commands, the walkthrough as a percent script and as a notebook, the docs
+pages the tasks refer to, and ``.assignment.json`` for the grader.
+"""
+import hashlib
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+from . import get_assignment, markers, notebook, public
+from .tasks import EXERCISES, PACKAGE, SOLUTIONS, _seed, marked_files, region_index, student_path
+
+REPO = PACKAGE.parent
+
+
+def _ignore(src, names):
+    """Not copied: caches, and the variant solutions (the whole point of a student copy)."""
+    skip = {n for n in names if n == "__pycache__" or n.endswith((".pyc", ".nbi", ".nbc"))}
+    if Path(src).resolve() == (PACKAGE / "assignments").resolve():
+        skip.add("solutions")
+    return skip
+
+
+def _stub(task_by_name):
+    def stub(name, needs):
+        t = task_by_name[name]
+        lines = textwrap.wrap(f"Task {name} ({t.points:g} points): {t.question}", 80,
+                              initial_indent="# ", subsequent_indent="#   ")
+        if t.doc:
+            lines.append(f"# {t.doc} derives it.")
+        if needs:
+            lines.append("# The lines after this region use: " + ", ".join(needs) + ".")
+        doc = f" -- {t.doc} derives it" if t.doc else ""
+        lines.append(f'raise NotImplementedError("task {name}: not written yet{doc}")')
+        return lines
+    return stub
+
+
+def make(name, out, solution=False, tasks=None, force=False):
+    """Write the copy of assignment ``name`` to ``out``; returns the manifest (a dict)."""
+    try:
+        assignment = get_assignment(name)
+        chosen = [t.name for t in assignment.tasks] if not tasks else list(tasks)
+        for t in chosen:
+            assignment.task(t)
+    except KeyError as e:
+        raise ValueError(e.args[0]) from None
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise FileExistsError(f"{out} exists and is not empty (use --force to replace it)")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    pkg = out / "minitorch_cnn"
+    shutil.copytree(PACKAGE, pkg, ignore=_ignore)
+    by_name = {t.name: t for t in assignment.tasks}
+    index = region_index()
+    files = marked_files()
+    for rel, source in files.items():
+        if rel.startswith(SOLUTIONS) and rel not in {r for t in by_name for r, _ in index.get(t, [])}:
+            continue                                   # another assignment's variant
+        target = pkg / student_path(rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = source if solution else markers.blank(source, set(chosen), _stub(by_name), rel)
+        target.write_text(text)
+    if (pkg / EXERCISES).is_dir():
+        (pkg / EXERCISES / "__init__.py").write_text(
+            f'"""Exercises of the assignment {name!r}: layers the library does not have."""\n')
+    _public_tests(assignment, [t.name for t in assignment.tasks], out)
+    _docs(assignment, chosen, out)
+    walkthrough = _walkthrough(assignment, chosen, index)
+    (out / "walkthrough.py").write_text(walkthrough)
+    nb = notebook.to_notebook(walkthrough, notebook.colab_line("walkthrough.ipynb"))
+    (out / "walkthrough.ipynb").write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    manifest = {
+        "assignment": name, "title": assignment.title, "tasks": chosen,
+        "points": {t: by_name[t].points for t in chosen}, "solution": bool(solution),
+        "reference": {rel: hashlib.sha256(files[rel].encode()).hexdigest() for rel in sorted(files)},
+    }
+    (out / public.MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    (out / "README.md").write_text(_readme(assignment, chosen, index, solution))
+    (out / "pytest.ini").write_text("[pytest]\ntestpaths = tests\naddopts = -ra\n")
+    return manifest
+
+
+def _public_tests(assignment, chosen, out):
+    from .. import kernels
+    tests = out / "tests"
+    (tests / "expected").mkdir(parents=True, exist_ok=True)
+    for name in chosen:
+        task = assignment.task(name)
+        ref = task.mod()
+        previous = kernels.set_backend(task.backend)
+        try:
+            expected = {}
+            for c in task.all_cases():
+                _seed(c)
+                expected[c.name] = task.expected(c, ref)
+        finally:
+            kernels.set_backend(previous)
+        public.save(task, expected, tests / "expected")
+    (tests / "conftest.py").write_text(
+        '"""Import the package of this copy, not an installed minitorch_cnn."""\n'
+        "import sys\nfrom pathlib import Path\n\n"
+        "ROOT = Path(__file__).resolve().parents[1]\n"
+        "sys.path.insert(0, str(ROOT))\n"
+        "import minitorch_cnn  # noqa: E402\n\n"
+        "if Path(minitorch_cnn.__file__).resolve().parents[1] != ROOT:\n"
+        "    raise RuntimeError(f'minitorch_cnn was imported from {minitorch_cnn.__file__}, '\n"
+        "                       f'not from this copy ({ROOT}); run pytest from {ROOT}')\n")
+    (tests / f"test_{assignment.name.replace('-', '_')}.py").write_text(
+        f'"""Public tests of {assignment.name}: your code on the public cases, against the\n'
+        'reference\'s results stored in tests/expected/. The grader adds hidden cases."""\n'
+        "import pytest\n\n"
+        "from minitorch_cnn.assignments.public import case_names, check_case\n\n\n"
+        '@pytest.mark.parametrize("task, case", case_names(), ids=lambda v: str(v))\n'
+        "def test_public_case(task, case):\n"
+        "    check_case(task, case)\n")
+
+
+def _docs(assignment, chosen, out):
+    pages = {assignment.task(t).doc for t in chosen if assignment.task(t).doc}
+    for page in sorted(pages):
+        src = REPO / page
+        if src.exists():
+            (out / page).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, out / page)
+
+
+def _where(index, task):
+    return ", ".join(f"`{q}` in `minitorch_cnn/{student_path(rel)}`" for rel, q in index.get(task, []))
+
+
+def _readme(assignment, chosen, index, solution):
+    rows = "\n".join(f"| {t.title} | {t.points:g} | `{t.name}` | {_where(index, t.name)} |"
+                     for t in (assignment.task(n) for n in chosen))
+    questions = "\n\n".join(f"### {t.title} ({t.points:g} points)\n\n{t.question}\n\n"
+                            f"Where: {_where(index, t.name)}. Derivation: `{t.doc}`."
+                            for t in (assignment.task(n) for n in chosen))
+    kind = "the instructor's copy (solutions in place, markers kept)" if solution else \
+        "a student copy"
+    total = sum(assignment.task(n).points for n in chosen)
+    intro = textwrap.fill(f"This folder is {kind} of the `{assignment.name}` assignment of "
+                          f"minitorch_cnn ({assignment.summary}). It is a complete, runnable "
+                          "copy of the package; the parts you write are marked in the source "
+                          "with", 78)
+    return f"""# {assignment.title}
+
+{intro}
+
+```
+### BEGIN TASK <name>
+raise NotImplementedError(...)     <- replace this by your code
+### END TASK <name>
+```
+
+Keep the two marker lines: the grader reads your code between them. Each task
+is graded on its own, with the reference for everything else, so a mistake in
+one layer costs that task's points only.
+
+| task | points | name | where |
+| --- | --- | --- | --- |
+{rows}
+| **total** | **{total:g}** | | |
+
+## Questions
+
+{questions}
+
+## Commands
+
+```bash
+python -m pytest tests            # the public tests: your code against the reference's results
+jupyter notebook walkthrough.ipynb   # the walkthrough (or run walkthrough.py as a script)
+```
+
+The public tests run the kernels' NumPy twins, as the grader does. The
+instructor grades with `minitorch-cnn assignment grade <this folder>`, which
+adds hidden cases (other shapes, strides and seeds) to the public ones and
+writes `report.md` and `results.json` here.
+"""
+
+
+def _walkthrough(assignment, chosen, index):
+    cells = [f"""# %% [markdown]
+# # {assignment.title}
+#
+# {assignment.summary[0].upper() + assignment.summary[1:]}.
+#
+# Each task is a region of the package between `### BEGIN TASK <name>` and
+# `### END TASK <name>`. Write it there, then run the task's cell below: it
+# runs the public cases against the reference's results and says what is
+# wrong, with a hint. The graded cells carry nbgrader metadata.
+
+# %%
+import sys
+from pathlib import Path
+
+ROOT = Path.cwd() if (Path.cwd() / "minitorch_cnn").is_dir() else Path.cwd().parent
+sys.path.insert(0, str(ROOT))
+from minitorch_cnn.assignments.public import check  # noqa: E402
+"""]
+    for n in chosen:
+        t = assignment.task(n)
+        meta = json.dumps({"grade": True, "grade_id": t.name, "locked": True, "points": t.points,
+                           "schema_version": 3, "solution": False, "task": False})
+        cells.append(f"""# %% [markdown]
+# ## {t.title} ({t.points:g} points)
+#
+# {t.question}
+#
+# Where: {_where(index, t.name)}. Derivation: `{t.doc}`.
+
+# %% nbgrader={meta}
+check("{t.name}")
+""")
+    return "# ---\n# jupyter:\n#   jupytext:\n#     formats: py:percent\n# ---\n\n" + "\n".join(cells)
