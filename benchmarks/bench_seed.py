@@ -8,8 +8,11 @@ Prints, for batch 100, 32x32, float32 and 2 threads:
   1. every distinct convolution shape of the model: forward and backward times,
      minitorch_cnn / PyTorch;
   2. the whole training step (forward, loss, backward, SGD with momentum):
-     minitorch_cnn / PyTorch and images per second, and minitorch_cnn's
-     non-convolution time (BatchNorm, ReLU, pooling, adds, loss, SGD, zero_grad);
+     minitorch_cnn / PyTorch and images per second, for minitorch_cnn on the
+     fast path as the trainer runs it (``compile(model, input_grad=False)``,
+     default fusions), the fast path without fusions (``fusions=()``) and the
+     plain teaching layers, and minitorch_cnn's non-convolution time
+     (BatchNorm, ReLU, pooling, adds, loss, SGD, zero_grad);
   3. achieved GFLOP/s of both, against a numpy float32 matrix multiply measured
      in the same run;
   4. the BLAS in use (threadpoolctl), the threading policy, the peak memory of a
@@ -141,25 +144,23 @@ class MinitorchBackend:
         from threadpoolctl import threadpool_info, threadpool_limits
 
         import minitorch_cnn
-        from minitorch_cnn import nn
-        from minitorch_cnn.nn.normalization import fold_conv_bias, fuse_bn_relu
+        from minitorch_cnn import fast, nn
         from minitorch_cnn.optim import SGD
         from seed_model import build_minitorch
         self.import_s = time.perf_counter() - t0
         threadpool_limits(threads, user_api="blas")
-        self.np, self.nn, self.batch = np, nn, batch
+        self.np, self.nn, self.fast, self.batch = np, nn, fast, batch
         self.threadpool_info = threadpool_info()
         self.policy = dict(minitorch_cnn._threading.describe(),
                            malloc=minitorch_cnn._memory.describe())
         self.backend = minitorch_cnn.kernels.get_backend()
         self.model, self.model_source = build_minitorch()
-        # the images need no gradient: skip the stem's dX (PyTorch skips it too)
-        next(m for m in self.model.modules() if isinstance(m, nn.Conv2d)).input_grad = False
-
-        def fuse(model, enable=True):
-            fuse_bn_relu(model, enable)
-            fold_conv_bias(model, enable)
-        self.fuse = fuse
+        # fused: as the trainer runs it (the images need no gradient: the stem skips its dX,
+        # PyTorch skips it too); unfused: the fast path without fusions; plain: the
+        # teaching layers (train --no-compile), which compute the stem's dX
+        self.nets = {"fused": fast.compile(self.model, input_grad=False),
+                     "unfused": fast.compile(self.model, input_grad=False, fusions=()),
+                     "plain": self.model}
         self.opt = SGD(self.model.parameters(), lr=0.01, momentum=0.9)
         self.loss = nn.CrossEntropyLoss()
 
@@ -183,16 +184,16 @@ class MinitorchBackend:
     def conv(self, rng, key, reps):
         np, nn = self.np, self.nn
         cin, cout, k, s, p, h = key
-        conv = nn.Conv2d(cin, cout, k, s, p)
-        conv.input_grad = cin != 3          # the stem's input needs no gradient
+        # the fast path's convolution; the stem's input needs no gradient
+        conv = self.fast.conv.FastConv2d(nn.Conv2d(cin, cout, k, s, p), input_grad=cin != 3)
         x = rng.standard_normal((self.batch, h, h, cin), dtype=np.float32)
-        y = conv(x)
+        y = conv.forward(x)
         g = rng.standard_normal(y.shape, dtype=np.float32)
         conv.backward(g)
         fwd, bwd = [], []
         for _ in range(reps):
             t = time.perf_counter()
-            conv(x)
+            conv.forward(x)
             t1 = time.perf_counter()
             conv.backward(g)
             t2 = time.perf_counter()
@@ -206,24 +207,24 @@ class MinitorchBackend:
         y = rng.integers(0, 10, self.batch)
         return x, y
 
-    def _step(self, x, y):
+    def _step(self, x, y, variant="fused"):
+        net = self.nets[variant]
         self.opt.zero_grad()
-        loss = self.loss(self.model(x), y)
-        self.model.backward(self.loss.backward())
+        loss = self.loss(net(x), y)
+        net.backward(self.loss.backward())
         self.opt.step()
         return loss
 
-    def step(self, rng, reps, fused=True):
-        self.fuse(self.model, enable=fused)
+    def step(self, rng, reps, variant="fused"):
         x, y = self._data(rng)
-        self._step(x, y)
-        return _times(lambda: self._step(x, y), reps)
+        self._step(x, y, variant)
+        return _times(lambda: self._step(x, y, variant), reps)
 
-    def breakdown(self, rng, reps, fused=True):
-        """Per-kind times inside real training steps (wrapping each layer class)."""
+    def breakdown(self, rng, reps, variant="fused"):
+        """Per-kind times inside real training steps (wrapping each layer class: the
+        fast path's twins of Conv2d, BatchNorm2d and ReLU, unless variant is plain)."""
         import collections
-        nn = self.nn
-        self.fuse(self.model, enable=fused)
+        nn, fast = self.nn, self.fast
         acc = collections.Counter()
         wrapped = []
 
@@ -244,20 +245,23 @@ class MinitorchBackend:
             cls.forward, cls.backward = fw, bw
             wrapped.append((cls, f, b))
 
-        for cls, label in ((nn.Conv2d, "conv"), (nn.BatchNorm2d, "batchnorm"), (nn.ReLU, "relu"),
-                           (nn.MaxPool2d, "pool"), (nn.AvgPool2d, "pool"), (nn.Linear, "fc")):
+        twins = (nn.Conv2d, nn.BatchNorm2d, nn.ReLU) if variant == "plain" else (
+            fast.conv.FastConv2d, fast.layers.FastBatchNorm2d, fast.layers.FastReLU)
+        for cls, label in (*zip(twins, ("conv", "batchnorm", "relu")), (nn.MaxPool2d, "pool"),
+                           (nn.AvgPool2d, "pool"), (nn.Linear, "fc")):
             wrap(cls, label)
         x, y = self._data(rng)
+        net = self.nets[variant]
         rows = []
         try:
-            self._step(x, y)
+            self._step(x, y, variant)
             for _ in range(reps):
                 acc.clear()
                 t0 = time.perf_counter()
                 self.opt.zero_grad()
                 t1 = time.perf_counter()
-                self.loss(self.model(x), y)
-                self.model.backward(self.loss.backward())
+                self.loss(net(x), y)
+                net.backward(self.loss.backward())
                 t2 = time.perf_counter()
                 self.opt.step()
                 t3 = time.perf_counter()
@@ -270,20 +274,23 @@ class MinitorchBackend:
         return rows
 
     def _set_recompute(self, mode):
-        """mode: 'default' (each Conv2d's own choice), 'keep' or 'rebuild' (every k x k conv)."""
-        convs = [m for m in self.model.modules() if isinstance(m, self.nn.Conv2d)]
+        """mode: 'default' (fast/algorithms.py's choice), 'keep' or 'rebuild' (every k x k
+        conv of the fused net): sets each Im2colGemm's ``recompute`` (fast/im2col.py)."""
+        algs = [a for twin in self.nets["fused"].plan.fast.values()
+                for a in getattr(twin, "algorithms", {}).values()
+                if isinstance(a, self.fast.im2col.Im2colGemm)]
         if not hasattr(self, "_recompute_default"):
-            self._recompute_default = [m.recompute_cols for m in convs]
-        for m, default in zip(convs, self._recompute_default):
-            kxk = m.kernel_size != (1, 1)
-            m.recompute_cols = {"default": default, "keep": False, "rebuild": kxk}[mode]
+            self._recompute_default = [a.recompute for a in algs]
+        for a, default in zip(algs, self._recompute_default):
+            kxk = a.window[0] * a.window[1] > 1
+            a.recompute = {"default": default, "keep": False, "rebuild": kxk}[mode]
 
-    def memory(self, rng, fused=True):
-        """Peak bytes allocated by numpy during one training step, above what was live
-        before it (parameters, gradients, momentum), for each im2col policy."""
+    def memory(self, rng):
+        """Peak bytes allocated by numpy during one training step (fused), above what was
+        live before it (parameters, gradients, momentum), for each im2col policy."""
         import tracemalloc
-        self.fuse(self.model, enable=fused)
         x, y = self._data(rng)
+        self._step(x, y)                     # traces the model: the algorithms exist
         out = dict(params=sum(p.data.nbytes for p in self.model.parameters()))
         for mode in RECOMPUTE_MODES:
             self._set_recompute(mode)
@@ -297,10 +304,10 @@ class MinitorchBackend:
         out["maxrss"] = _maxrss()
         return out
 
-    def recompute_ab(self, rng, reps, fused=True):
-        """Step times for each im2col policy, interleaved."""
-        self.fuse(self.model, enable=fused)
+    def recompute_ab(self, rng, reps):
+        """Step times (fused) for each im2col policy, interleaved."""
         x, y = self._data(rng)
+        self._step(x, y)
         out = {mode: [] for mode in RECOMPUTE_MODES}
         for i in range(reps):
             for mode in RECOMPUTE_MODES[::1 if i % 2 == 0 else -1]:   # no order bias
@@ -359,7 +366,7 @@ class TorchBackend:
             bwd.append(t2 - t1)
         return dict(fwd=fwd, bwd=bwd)
 
-    def step(self, rng, reps, fused=True):
+    def step(self, rng, reps, variant="fused"):
         torch = self.torch
         x = torch.from_numpy(rng.standard_normal((self.batch, 3, 32, 32), dtype="float32"))
         y = torch.from_numpy(rng.integers(0, 10, self.batch))
@@ -371,7 +378,7 @@ class TorchBackend:
         one()
         return _times(one, reps)
 
-    def memory(self, rng, fused=True):
+    def memory(self, rng):
         return dict(maxrss=_maxrss())
 
 
@@ -422,23 +429,20 @@ t0 = time.perf_counter()
 sys.path[:0] = [{root!r}, {here!r}]
 import numpy as np
 import minitorch_cnn
-from minitorch_cnn.nn.normalization import fold_conv_bias, fuse_bn_relu
 from minitorch_cnn.optim import SGD
 from seed_model import build_minitorch
 from threadpoolctl import threadpool_limits
 threadpool_limits({threads}, user_api="blas")
 t1 = time.perf_counter()
 model, _ = build_minitorch()
-fuse_bn_relu(model)
-fold_conv_bias(model)
-next(m for m in model.modules() if isinstance(m, minitorch_cnn.nn.Conv2d)).input_grad = False
+net = minitorch_cnn.compile(model, input_grad=False)
 opt = SGD(model.parameters(), lr=0.01, momentum=0.9)
 loss = minitorch_cnn.nn.CrossEntropyLoss()
 rng = np.random.default_rng(0)
 x = rng.standard_normal(({batch}, 32, 32, 3), dtype=np.float32)
 y = rng.integers(0, 10, {batch})
 t2 = time.perf_counter()
-opt.zero_grad(); loss(model(x), y); model.backward(loss.backward()); opt.step()
+opt.zero_grad(); loss(net(x), y); net.backward(loss.backward()); opt.step()
 t3 = time.perf_counter()
 print(t1 - t0, t2 - t1, t3 - t2)
 """
@@ -521,7 +525,7 @@ def main():
     convs = distinct_convs(args.batch, 32)
     conv_t = {c[0]: {"minitorch": dict(fwd=[], bwd=[]), "torch": dict(fwd=[], bwd=[])}
               for c in convs}
-    steps = {"minitorch": [], "minitorch_unfused": [], "torch": []}
+    steps = {"minitorch": [], "minitorch_unfused": [], "minitorch_plain": [], "torch": []}
     busy = []   # per measurement: cores used by other processes meanwhile
     gemm = {}
     for r in range(args.rounds):
@@ -535,8 +539,9 @@ def main():
         for w in order:
             steps[w.kind] += w.ask_quiet(busy, args.retries, op="step", reps=args.steps)
             if w is mt:
-                steps["minitorch_unfused"] += mt.ask_quiet(busy, args.retries, op="step",
-                                                          reps=args.steps, fused=False)
+                for variant in ("unfused", "plain"):
+                    steps["minitorch_" + variant] += mt.ask_quiet(
+                        busy, args.retries, op="step", reps=args.steps, variant=variant)
         for k, v in mt.ask_quiet(busy, args.retries, op="gemm", reps=5).items():
             gemm.setdefault(k, []).extend(v)
         print(f"  round {r + 1}/{args.rounds} done ({time.time() - started:.0f} s)",
@@ -578,14 +583,16 @@ def main():
           "medians; f+b = median of the per-round paired ratios)")
 
     # ---------------------------------------------------------- 2. training step
-    sm, su, st_ = median(steps["minitorch"]), median(steps["minitorch_unfused"]), median(
-        steps["torch"])
+    sm, su, sp, st_ = (median(steps[k]) for k in (
+        "minitorch", "minitorch_unfused", "minitorch_plain", "torch"))
     print("\n## 2. Training step (forward, loss, backward, SGD momentum update)")
-    print("fused = nn.normalization.fuse_bn_relu + fold_conv_bias (BatchNorm does the ReLU "
-          "after it and the conv bias before it); the stem conv skips its input gradient")
+    print("fused = compile(model, input_grad=False), as the trainer runs it (BatchNorm does the "
+          "ReLU after it and the conv bias before it; the stem conv skips its input gradient); "
+          "no fusion = compile(model, input_grad=False, fusions=()); plain = the teaching "
+          "layers (train --no-compile; the stem computes its input gradient)")
     print(f"{'':34s} {'ms':>8s} {'img/s':>8s} {'/ PyTorch':>10s}")
     for label, v in (("minitorch_cnn (fused)", sm), ("minitorch_cnn (no fusion)", su),
-                     ("PyTorch " + info_t["torch"], st_)):
+                     ("minitorch_cnn (plain)", sp), ("PyTorch " + info_t["torch"], st_)):
         print(f"{label:34s} {fmt_ms(v)} {args.batch / v:8.0f} {v / st_:10.2f}")
     per_round = [a / b for a, b in zip(_chunks(steps["minitorch"], args.steps),
                                        _chunks(steps["torch"], args.steps))]
@@ -616,7 +623,7 @@ def main():
     print("minitorch_cnn peak numpy allocation during a training step (tracemalloc, above the "
           f"live parameters, gradients and momentum; parameters alone {mem_m['params'] / 2**20:.0f}"
           " MiB):")
-    labels = {"default": "default (rebuild where out_channels >= 128)",
+    labels = {"default": "default (fast/algorithms.py: rebuild where out_channels >= 128)",
               "keep": "every k x k conv keeps its im2col matrix",
               "rebuild": "every k x k conv rebuilds it in backward"}
     base = median(recompute["default"])

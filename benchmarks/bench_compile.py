@@ -1,0 +1,333 @@
+"""The trainer's training step before and after issue 13, with and without compile (run by hand).
+
+    python3 benchmarks/bench_compile.py --before /work/wt-before     # as the machine is
+    OPENBLAS_CORETYPE=Haswell OPENBLAS_L2_SIZE=512 python3 benchmarks/bench_compile.py --before ...
+    python3 benchmarks/bench_compile.py --before ... --quick         # a rougher run
+
+``--before`` is a checkout of the code before the fast path (commit 3660c3a:
+``git worktree add /work/wt-before 3660c3a``). Prints, for the seed model
+(models.resnet50_layer4, batch 100, 32x32) and FastNet (models.fastnet_whiten,
+batch 512, 32x32), the step time of the trainer's training step (forward,
+loss, backward, SGD with Nesterov momentum and weight decay, zero_grad, as
+Trainer.train_step) for four variants:
+
+  before     the old commit as its trainer ran it (training.trainer.speed_up:
+             BatchNorm fused with ReLU, conv bias folded, stem without dX)
+  compile    minitorch_cnn.compile(model, input_grad=False): the trainer's default
+  no-fusion  minitorch_cnn.compile(model, input_grad=False, fusions=())
+  plain      the plain teaching layers (``train --no-compile``)
+
+and ResNet-50 (ImageNet, batch 8 at 64x64) compiled against plain, and the
+fusion coverage (fusion_counts()) of every model in models.MODELS.
+
+Every variant runs in its own worker process (old and new code never share
+a process; nor do Numba and the others' memory) that warms up, then times
+steps on command. The parent runs the variants of one model in interleaved
+rounds, rotating their order, so drift in machine speed hits them all;
+ratios are medians of per-round paired ratios. Beside wall time it records
+each step's process CPU time (time.process_time: all threads of the worker)
+and, per measurement, how many cores the machine's *other* processes used
+meanwhile (from /proc), and the load average before and after. numpy's
+float32 GEMM is measured in the same run (in the parent, between rounds).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from bench_seed import _machine_busy, _proc_cpu  # noqa: E402  (stdlib-only helpers)
+
+VARIANTS = ("before", "compile", "no-fusion", "plain")
+MODELS = (("resnet50_layer4", 100, 32), ("fastnet_whiten", 512, 32))
+RESNET50 = ("resnet50", 8, 64)
+BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+# ================================================================== worker
+def worker_main(args):
+    """One model and variant in this process: build, warm up, then time steps on command."""
+    sys.path.insert(0, args.root)
+    import numpy as np
+
+    import minitorch_cnn
+    from minitorch_cnn import models, nn, optim
+    rng = np.random.default_rng(0)
+    model = models.get_model(args.model, num_classes=10 if args.model != "resnet50" else 1000,
+                             rng=np.random.default_rng(1))
+    x = rng.standard_normal((args.batch, args.size, args.size, 3), dtype=np.float32)
+    y = rng.integers(0, 10, args.batch)
+    if hasattr(model, "init_from_data"):           # FastNet's whitening stem (prepare_model)
+        model.init_from_data(x)
+    if args.variant == "before":
+        from minitorch_cnn.training.trainer import speed_up
+        speed_up(model, stem_first=True)
+        net = model
+    elif args.variant == "plain":
+        net = model
+    else:
+        from minitorch_cnn.fast import FUSIONS
+        fusions = () if args.variant == "no-fusion" else FUSIONS
+        net = minitorch_cnn.compile(model, input_grad=False, fusions=fusions)
+    model.train()
+    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    criterion = nn.CrossEntropyLoss()
+
+    def train_step():                              # Trainer.train_step, less the scheduler
+        loss = criterion(net(x), y)
+        net.backward(criterion.backward())
+        opt.step()
+        model.zero_grad()
+        return loss
+
+    for _ in range(args.warmup):
+        train_step()
+    ready = dict(kind=repr(net) if net is not model else type(model).__name__,
+                 code=args.root, fusions=net.fusion_counts() if net is not model else None)
+    sys.stdout.write(json.dumps(ready) + "\n")
+    sys.stdout.flush()
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        out = []
+        for _ in range(cmd["steps"]):
+            c, t = time.process_time(), time.perf_counter()
+            train_step()
+            out.append((time.perf_counter() - t, time.process_time() - c))
+        sys.stdout.write(json.dumps(out) + "\n")
+        sys.stdout.flush()
+
+
+def coverage_main(args):
+    """fusion_counts() of compile(model, input_shape=...) for every zoo model, as JSON lines."""
+    sys.path.insert(0, args.root)
+    import numpy as np
+
+    import minitorch_cnn
+    from minitorch_cnn import models, nn
+    for name, info in models.MODELS.items():
+        model = info.factory(rng=np.random.default_rng(0))
+        fast = minitorch_cnn.compile(model, input_grad=False, input_shape=info.input_shape)
+        kinds = {k: sum(type(m) is cls for m in model.modules())
+                 for k, cls in (("conv", nn.Conv2d), ("bn", nn.BatchNorm2d), ("relu", nn.ReLU))}
+        biased = sum(type(m) is nn.Conv2d and m.bias is not None for m in model.modules())
+        print(json.dumps(dict(model=name, shape=info.input_shape, biased_conv=biased,
+                              **kinds, **fast.fusion_counts())), flush=True)
+
+
+class Worker:
+    def __init__(self, root, model, batch, size, variant, warmup, env):
+        cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--root", root,
+               "--model", model, "--batch", str(batch), "--size", str(size),
+               "--variant", variant, "--warmup", str(warmup)]
+        self.variant = variant
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, env=env, cwd=root)
+        self.ready = None
+
+    def wait_ready(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"worker {self.variant} died during warm-up")
+        self.ready = json.loads(line)
+        return self.ready
+
+    def steps(self, n):
+        """[(wall, cpu)] of n steps, and the cores other processes used meanwhile."""
+        b0, o0, t = _machine_busy(), _proc_cpu(self.proc.pid), time.perf_counter()
+        self.proc.stdin.write(json.dumps(dict(steps=n)) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"worker {self.variant} died")
+        wall = time.perf_counter() - t
+        b1, o1 = _machine_busy(), _proc_cpu(self.proc.pid)
+        others = None if None in (b0, o0, b1, o1) else max(0.0, ((b1 - b0) - (o1 - o0)) / wall)
+        return json.loads(line), others
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=120)
+
+
+# ================================================================== parent
+def sgemm_gflops(reps=5, m=400, k=1024, n=1024):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    b = rng.standard_normal((k, n), dtype=np.float32)
+    a @ b
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        ts.append(time.perf_counter() - t)
+    return 2 * m * k * n / statistics.median(ts) / 1e9
+
+
+def cpu_info():
+    fields = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    return (f"{fields.get('model name', platform.processor() or 'unknown')} "
+            f"(family {fields.get('cpu family', '?')} model {fields.get('model', '?')}, "
+            f"flags avx512f={'avx512f' in fields.get('flags', '').split()})")
+
+
+def load():
+    try:
+        return "%.2f %.2f %.2f" % os.getloadavg()
+    except OSError:
+        return "n/a"
+
+
+def compare(title, variants, roots, model, batch, size, args, env, gemm, log):
+    """Interleaved rounds over `variants` of one model; prints and returns the medians."""
+    print(f"\n## {title}: {model}, batch {batch}, {size}x{size}, "
+          f"{args.rounds_of[model]} rounds x {args.steps[model]} steps per variant")
+    workers = [Worker(roots[v], model, batch, size, v, args.warmup, env) for v in variants]
+    for w in workers:
+        r = w.wait_ready()
+        print(f"  {w.variant:10s} {r['kind']}")
+    wall = {v: [] for v in variants}
+    cpu = {v: [] for v in variants}
+    others = []
+    for r in range(args.rounds_of[model]):
+        k = r % len(workers)
+        order = workers[k:] + workers[:k]
+        if r % 2:
+            order = order[::-1]
+        for w in order:
+            out, busy = w.steps(args.steps[model])
+            wall[w.variant].append([s[0] for s in out])
+            cpu[w.variant].append([s[1] for s in out])
+            others.append(busy)
+        gemm.append(sgemm_gflops())
+        print(f"  round {r + 1}/{args.rounds_of[model]} ({time.time() - args.started:.0f} s, "
+              f"load {load()})", file=sys.stderr)
+    for w in workers:
+        w.close()
+    ref = variants[0]
+    print(f"{'variant':10s} {'wall ms':>9s} {'cpu ms':>9s} {'cpu/wall':>8s} {'img/s':>7s} "
+          f"{'/ ' + ref + ' (paired)':>20s} {'rounds':>s}")
+    res = {}
+    for v in variants:
+        mw = statistics.median(sum(wall[v], []))
+        mc = statistics.median(sum(cpu[v], []))
+        per_round = [statistics.median(a) / statistics.median(b) for a, b in zip(wall[v], wall[ref])]
+        res[v] = dict(wall=mw, cpu=mc, ratio=statistics.median(per_round), rounds=per_round)
+        cpu_ratio = statistics.median([statistics.median(a) / statistics.median(b)
+                                       for a, b in zip(cpu[v], cpu[ref])])
+        res[v]["cpu_ratio"] = cpu_ratio
+        print(f"{v:10s} {mw * 1e3:9.1f} {mc * 1e3:9.1f} {mc / mw:8.2f} {batch / mw:7.0f} "
+              f"{res[v]['ratio']:9.3f} wall {cpu_ratio:5.3f} cpu  "
+              + " ".join(f"{x:.2f}" for x in per_round))
+    print(f"other processes used {statistics.median([o for o in others if o is not None] or [0]):.2f}"
+          f" cores (median over measurements; max "
+          f"{max([o for o in others if o is not None] or [0]):.2f})")
+    log.extend(o for o in others if o is not None)
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--before", default="/work/wt-before",
+                    help="a checkout of commit 3660c3a (the code before the fast path)")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--quick", action="store_true",
+                    help="3 rounds (FastNet 2), 1 step each, 1 warm-up step: for a busy machine")
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--skip", default="", help="comma list of parts to skip: seed,fastnet,"
+                                               "resnet50,coverage")
+    ap.add_argument("--json", help="also write the raw medians here")
+    # worker options
+    ap.add_argument("--worker", action="store_true")
+    ap.add_argument("--coverage", action="store_true")
+    ap.add_argument("--root", default=ROOT)
+    ap.add_argument("--model")
+    ap.add_argument("--variant", choices=VARIANTS)
+    ap.add_argument("--batch", type=int)
+    ap.add_argument("--size", type=int)
+    args = ap.parse_args()
+    if args.worker:
+        return worker_main(args)
+    if args.coverage:
+        return coverage_main(args)
+    if args.quick:
+        args.rounds, args.warmup = 3, 1
+    args.steps = {"resnet50_layer4": 1 if args.quick else 2, "fastnet_whiten": 1,
+                  "resnet50": 1 if args.quick else 2}
+    args.rounds_of = {"resnet50_layer4": args.rounds, "resnet50": args.rounds,
+                      "fastnet_whiten": 2 if args.quick else args.rounds}
+    before = os.path.abspath(args.before)
+    if not os.path.isfile(os.path.join(before, "minitorch_cnn", "training", "trainer.py")):
+        sys.exit(f"--before {before}: not a minitorch_cnn checkout (git worktree add ... 3660c3a)")
+    rev = subprocess.run(["git", "-C", before, "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True).stdout.strip()
+    here_rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True).stdout.strip()
+    skip = set(filter(None, args.skip.split(",")))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    args.started = time.time()
+    load0 = load()
+    print("# The trainer's training step: before issue 13, compile, no fusion, plain")
+    print(f"date     {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}")
+    print(f"machine  {cpu_info()} | {os.cpu_count()} logical CPUs | "
+          f"{platform.system()} {platform.release()} | Python {platform.python_version()}")
+    print("env      " + "  ".join(f"{k}={os.environ.get(k, '(unset)')}" for k in BLAS_VARS))
+    print(f"code     new: {ROOT} at {here_rev}; before: {before} at {rev}")
+    print(f"step     forward, CrossEntropyLoss, backward, SGD(lr 0.01, momentum 0.9, nesterov, "
+          f"weight decay 5e-4), zero_grad; warm-up {args.warmup} steps per worker")
+    print(f"load     {load0} at start (1, 5, 15 min averages; {os.cpu_count()} cores)")
+    gemm, others = [sgemm_gflops()], []
+    roots = {"before": before, "compile": ROOT, "no-fusion": ROOT, "plain": ROOT}
+    results = {}
+    for model, batch, size in MODELS:
+        part = "seed" if model == "resnet50_layer4" else "fastnet"
+        if part not in skip:
+            results[model] = compare("Training step", VARIANTS, roots, model, batch, size,
+                                     args, env, gemm, others)
+    if "resnet50" not in skip:
+        model, batch, size = RESNET50
+        results[model] = compare("ResNet-50 compiled against plain", ("plain", "compile"), roots,
+                                 model, batch, size, args, env, gemm, others)
+    if "coverage" not in skip:
+        print("\n## Fusion coverage: compile(model, input_grad=False, input_shape=...)"
+              ".fusion_counts() per zoo model")
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--coverage"],
+                             capture_output=True, text=True, env=env, cwd=ROOT)
+        if out.returncode:
+            raise RuntimeError(out.stderr)
+        print(f"{'model':24s} {'input':>12s} {'Conv2d':>6s} {'biased':>6s} {'BN':>4s} {'ReLU':>4s} "
+              f"{'bn_relu':>7s} {'conv_bias':>9s} {'stem dX skipped':>15s}")
+        for line in out.stdout.splitlines():
+            r = json.loads(line)
+            print(f"{r['model']:24s} {'x'.join(map(str, r['shape'])):>12s} {r['conv']:6d} "
+                  f"{r['biased_conv']:6d} {r['bn']:4d} {r['relu']:4d} {r['bn_relu']:7d} "
+                  f"{r['conv_bias']:9d} {r['stem_input_grad_skipped']:15d}")
+        print("(ReLU = ReLU modules; one module may be called more than once, e.g. in a "
+              "Bottleneck; bn_relu counts the BatchNorm2d->ReLU calls fused)")
+    print(f"\nnumpy float32 GEMM 400x1024x1024: {statistics.median(gemm):.0f} GFLOP/s median "
+          f"({min(gemm):.0f}-{max(gemm):.0f} over {len(gemm)} measurements in this run)")
+    print(f"load     {load0} at start, {load()} at the end; other processes used "
+          f"{statistics.median(others or [0]):.2f} cores median, "
+          f"{max(others or [0]):.2f} max, during the timed steps")
+    print(f"(run took {time.time() - args.started:.0f} s)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(results=results, gemm=gemm, others=others), f)
+
+
+if __name__ == "__main__":
+    main()
