@@ -133,6 +133,52 @@ def relu_backward(grad_out, y):
     return _active.relu_backward(grad_out, y)
 
 
+# ------------------------------------------------- Winograd F(2x2, 3x3) tiles
+# Twins in winograd_reference.py / winograd_numba.py, following the backend in use.
+def _winograd():
+    if _active is reference:
+        from . import winograd_reference
+        return winograd_reference
+    from . import winograd_numba
+    return winograd_numba
+
+
+def winograd_filter(w):
+    """w (K, C, 3, 3) -> U (16, C, K), U[4i+j] = (G w G^T)[i, j]: one small GEMM, no kernel."""
+    k, c = w.shape[:2]
+    from .winograd_reference import G
+    gg = np.kron(G, G).astype(w.dtype)                         # (16, 9): (i,j) x (p,q)
+    return np.ascontiguousarray((w.reshape(k * c, 9) @ gg.T).T.reshape(16, k, c).transpose(0, 2, 1))
+
+
+def winograd_filter_adjoint(du):
+    """dU (16, C, K) -> dw (K, C, 3, 3): G^T du G, the adjoint of winograd_filter."""
+    _, c, k = du.shape
+    from .winograd_reference import G
+    gg = np.kron(G, G).astype(du.dtype)
+    return (du.transpose(2, 1, 0).reshape(k * c, 16) @ gg).reshape(k, c, 3, 3)
+
+
+def winograd_input(x, ph, pw, th, tw, out=None):
+    """x (N, H, W, C) -> V (16, N*TH*TW, C), B^T d B for each 4x4 patch (into ``out`` if given)."""
+    return _winograd().input_transform(x, ph, pw, th, tw, out)
+
+
+def winograd_output(m, n, oh, ow, th, tw):
+    """M (16, N*TH*TW, K) -> y (N, OH, OW, K), A^T m A for each tile."""
+    return _winograd().output_transform(m, n, oh, ow, th, tw)
+
+
+def winograd_output_adjoint(g, th, tw, out=None):
+    """g (N, OH, OW, K) -> dM (16, N*TH*TW, K), A g A^T: the adjoint of winograd_output."""
+    return _winograd().output_transform_adjoint(g, th, tw, out)
+
+
+def winograd_input_adjoint(dv, x_shape, ph, pw, th, tw):
+    """dV (16, N*TH*TW, C) -> dx (N, H, W, C), B dv B^T summed over overlapping patches."""
+    return _winograd().input_transform_adjoint(dv, x_shape, ph, pw, th, tw)
+
+
 _active = _load(os.environ.get("MINITORCH_KERNELS", "numba"))
 
 
