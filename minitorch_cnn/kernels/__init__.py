@@ -144,19 +144,24 @@ def _winograd():
 
 
 def winograd_filter(w):
-    """w (K, C, 3, 3) -> U (16, C, K), U[4i+j] = (G w G^T)[i, j]: one small GEMM, no kernel."""
+    """w (K, C, 3, 3) -> U^T (16, K, C), U[4i+j] = (G w G^T)[i, j]: one small GEMM, no kernel.
+
+    Returned as U's transpose, the layout the GEMM writes directly; use
+    ``.transpose(0, 2, 1)`` for U (16, C, K): BLAS takes transposed operands
+    without a copy.
+    """
+    from .winograd_reference import G
     k, c = w.shape[:2]
-    from .winograd_reference import G
     gg = np.kron(G, G).astype(w.dtype)                         # (16, 9): (i,j) x (p,q)
-    return np.ascontiguousarray((w.reshape(k * c, 9) @ gg.T).T.reshape(16, k, c).transpose(0, 2, 1))
+    return (gg @ w.reshape(k * c, 9).T).reshape(16, k, c)
 
 
-def winograd_filter_adjoint(du):
-    """dU (16, C, K) -> dw (K, C, 3, 3): G^T du G, the adjoint of winograd_filter."""
-    _, c, k = du.shape
+def winograd_filter_adjoint(dut):
+    """dU^T (16, K, C) -> dw (K, C, 3, 3): G^T du G, the adjoint of winograd_filter."""
     from .winograd_reference import G
-    gg = np.kron(G, G).astype(du.dtype)
-    return (du.transpose(2, 1, 0).reshape(k * c, 16) @ gg).reshape(k, c, 3, 3)
+    _, k, c = dut.shape
+    gg = np.kron(G, G).astype(dut.dtype)
+    return (dut.reshape(16, k * c).T @ gg).reshape(k, c, 3, 3)
 
 
 def winograd_input(x, ph, pw, th, tw, out=None):
@@ -177,6 +182,30 @@ def winograd_output_adjoint(g, th, tw, out=None):
 def winograd_input_adjoint(dv, x_shape, ph, pw, th, tw):
     """dV (16, N*TH*TW, C) -> dx (N, H, W, C), B dv B^T summed over overlapping patches."""
     return _winograd().input_transform_adjoint(dv, x_shape, ph, pw, th, tw)
+
+
+# ------------------------------------------ direct convolution, few input taps
+def _direct():
+    if _active is reference:
+        from . import direct_reference
+        return direct_reference
+    from . import direct_numba
+    return direct_numba
+
+
+def direct_forward(x, wt, kh, kw, sh, sw, ph, pw):
+    """x (N, H, W, C), wt (KH*KW*C, K) -> y (N, OH, OW, K), without a patch matrix."""
+    return _direct().direct_forward(x, wt, kh, kw, sh, sw, ph, pw)
+
+
+def direct_weight_grad(x, g, kh, kw, sh, sw, ph, pw):
+    """-> dwt (KH*KW*C, K), the gradient of direct_forward's wt."""
+    return _direct().direct_weight_grad(x, g, kh, kw, sh, sw, ph, pw)
+
+
+def direct_input_grad(g, wt, x_shape, kh, kw, sh, sw, ph, pw):
+    """-> dx (N, H, W, C), the gradient of direct_forward's x."""
+    return _direct().direct_input_grad(g, wt, x_shape, kh, kw, sh, sw, ph, pw)
 
 
 _active = _load(os.environ.get("MINITORCH_KERNELS", "numba"))

@@ -14,8 +14,9 @@ Optimizations:
 * the transforms are written out as the additions they are (``B^T``, ``A^T``
   hold only 0 and +-1): rows first, then columns, 24 (input) or 12 (output)
   adds for a tile's 16 values;
-* edge tiles of an odd-sized output store only the pixels that exist; full
-  tiles take a branch-free loop.
+* the output side goes through a (2, 2, K) scratch too: the arithmetic
+  runs branch-free, and only the copy to or from the image knows that an
+  edge tile of an odd-sized output has pixels missing.
 
 Serial, with outputs allocated by NumPy, for the reasons given at the top of
 ``numba_kernels.py``.
@@ -76,16 +77,15 @@ def _input_transform(x, ph, pw, th, tw, v, d, t):
 
 
 @_jit
-def _output_transform(m, th, tw, y):
+def _output_transform(m, th, tw, y, t):
     n, oh, ow, k = y.shape
     for b in range(n):
         for ti in range(th):
             for tj in range(tw):
                 p = (b * th + ti) * tw + tj
                 r, col = 2 * ti, 2 * tj
-                full = r + 1 < oh and col + 1 < ow
+                # t = A^T m (rows 0..3 -> 2), then y = t A (columns 0..3 -> 2)
                 for ch in range(k):
-                    # t = A^T m (rows 0..3 -> 2), then y = t A (columns 0..3 -> 2)
                     t00 = m[0, p, ch] + m[4, p, ch] + m[8, p, ch]
                     t01 = m[1, p, ch] + m[5, p, ch] + m[9, p, ch]
                     t02 = m[2, p, ch] + m[6, p, ch] + m[10, p, ch]
@@ -94,59 +94,45 @@ def _output_transform(m, th, tw, y):
                     t11 = m[5, p, ch] - m[9, p, ch] - m[13, p, ch]
                     t12 = m[6, p, ch] - m[10, p, ch] - m[14, p, ch]
                     t13 = m[7, p, ch] - m[11, p, ch] - m[15, p, ch]
-                    y00 = t00 + t01 + t02
-                    y01 = t01 - t02 - t03
-                    y10 = t10 + t11 + t12
-                    y11 = t11 - t12 - t13
-                    if full:
-                        y[b, r, col, ch] = y00
-                        y[b, r, col + 1, ch] = y01
-                        y[b, r + 1, col, ch] = y10
-                        y[b, r + 1, col + 1, ch] = y11
-                    else:
-                        y[b, r, col, ch] = y00
-                        if col + 1 < ow:
-                            y[b, r, col + 1, ch] = y01
-                        if r + 1 < oh:
-                            y[b, r + 1, col, ch] = y10
-                            if col + 1 < ow:
-                                y[b, r + 1, col + 1, ch] = y11
+                    t[0, 0, ch] = t00 + t01 + t02
+                    t[0, 1, ch] = t01 - t02 - t03
+                    t[1, 0, ch] = t10 + t11 + t12
+                    t[1, 1, ch] = t11 - t12 - t13
+                for a in range(min(2, oh - r)):          # the pixels of the tile that exist
+                    for q in range(min(2, ow - col)):
+                        for ch in range(k):
+                            y[b, r + a, col + q, ch] = t[a, q, ch]
 
 
 @_jit
-def _output_transform_adjoint(g, th, tw, zero, dm):
+def _output_transform_adjoint(g, th, tw, dm, t, s):
     n, oh, ow, k = g.shape
     for b in range(n):
         for ti in range(th):
             for tj in range(tw):
                 p = (b * th + ti) * tw + tj
                 r, col = 2 * ti, 2 * tj
-                right, down = col + 1 < ow, r + 1 < oh
-                for ch in range(k):
-                    g00 = g[b, r, col, ch]
-                    g01 = g[b, r, col + 1, ch] if right else zero
-                    g10 = g[b, r + 1, col, ch] if down else zero
-                    g11 = g[b, r + 1, col + 1, ch] if right and down else zero
-                    # t = A g (2 rows -> 4): rows g0, g0 + g1, g0 - g1, -g1
-                    a1, c1 = g00 + g10, g01 + g11
-                    a2, c2 = g00 - g10, g01 - g11
-                    # dM = t A^T (2 columns -> 4): a, a + c, a - c, -c for each row (a, c)
-                    dm[0, p, ch] = g00
-                    dm[1, p, ch] = g00 + g01
-                    dm[2, p, ch] = g00 - g01
-                    dm[3, p, ch] = -g01
-                    dm[4, p, ch] = a1
-                    dm[5, p, ch] = a1 + c1
-                    dm[6, p, ch] = a1 - c1
-                    dm[7, p, ch] = -c1
-                    dm[8, p, ch] = a2
-                    dm[9, p, ch] = a2 + c2
-                    dm[10, p, ch] = a2 - c2
-                    dm[11, p, ch] = -c2
-                    dm[12, p, ch] = -g10
-                    dm[13, p, ch] = -g10 - g11
-                    dm[14, p, ch] = g11 - g10
-                    dm[15, p, ch] = g11
+                for a in range(2):                       # t <- the 2x2 patch, zeros past the edge
+                    for q in range(2):
+                        if r + a < oh and col + q < ow:
+                            for ch in range(k):
+                                t[a, q, ch] = g[b, r + a, col + q, ch]
+                        else:
+                            for ch in range(k):
+                                t[a, q, ch] = 0
+                for q in range(2):                       # s = A g (2 rows -> 4)
+                    for ch in range(k):
+                        s[0, q, ch] = t[0, q, ch]
+                        s[1, q, ch] = t[0, q, ch] + t[1, q, ch]
+                        s[2, q, ch] = t[0, q, ch] - t[1, q, ch]
+                        s[3, q, ch] = -t[1, q, ch]
+                for i in range(4):                       # dM = s A^T (2 columns -> 4)
+                    e = 4 * i
+                    for ch in range(k):
+                        dm[e, p, ch] = s[i, 0, ch]
+                        dm[e + 1, p, ch] = s[i, 0, ch] + s[i, 1, ch]
+                        dm[e + 2, p, ch] = s[i, 0, ch] - s[i, 1, ch]
+                        dm[e + 3, p, ch] = -s[i, 1, ch]
 
 
 @_jit
@@ -194,7 +180,7 @@ def input_transform(x, ph, pw, th, tw, out=None):
 
 def output_transform(m, n, oh, ow, th, tw):
     y = np.empty((n, oh, ow, m.shape[2]), dtype=m.dtype)
-    _output_transform(np.ascontiguousarray(m), th, tw, y)
+    _output_transform(np.ascontiguousarray(m), th, tw, y, np.empty((2, 2, m.shape[2]), m.dtype))
     return y
 
 
@@ -202,7 +188,8 @@ def output_transform_adjoint(g, th, tw, out=None):
     g = np.ascontiguousarray(g)
     n, _, _, k = g.shape
     dm = np.empty((16, n * th * tw, k), dtype=g.dtype) if out is None else out
-    _output_transform_adjoint(g, th, tw, g.dtype.type(0), dm)
+    _output_transform_adjoint(g, th, tw, dm, np.empty((2, 2, k), g.dtype),
+                              np.empty((4, 2, k), g.dtype))
     return dm
 
 
