@@ -8,7 +8,9 @@ from the whole input image (H W C values) to the whole output image
 
     D[(a, b, c), (i, j, k)] = w[k, c, a - i*sh + ph, b - j*sw + pw]   (0 where the tap
                                                                        falls outside w)
-    forward    y = x @ D          x (N, H W C), y (N, OH OW K)
+    forward    y = x @ D          x (N, H W C), y (N, OH OW K); D is stored as its
+                                  transpose (OH OW, K, H W, C), whose blocks are
+                                  w[:, :, p, q] as PyTorch lays it out
     backward   dx = g @ D^T,  dD = x^T @ g,  dw[k, c, p, q] = the sum of dD over
                the blocks that used tap (p, q)
 
@@ -41,48 +43,47 @@ class DenseSmallMap:
         return kh * kw > 1 and h * w <= MAX_PIXELS and oh >= 1 and ow >= 1
 
     def _blocks(self, x_shape, kernel):
-        """Index arrays (src pixel, dst pixel, tap row, tap col) of D's non-zero blocks,
-        sorted by tap, and where each tap's run of blocks starts."""
+        """[(src pixel, dst pixel, tap row, tap col)] of D's non-zero blocks, and (OH, OW)."""
         key = (x_shape[1:3], kernel)
         if key not in self._pairs:
             (h, w), (kh, kw), (sh, sw), (ph, pw) = x_shape[1:3], kernel, self.stride, self.padding
             oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-            rows = sorted((p, q, a * w + b, i * ow + j)
-                          for i in range(oh) for j in range(ow) for p in range(kh)
-                          for q in range(kw)
-                          for a, b in [(i * sh - ph + p, j * sw - pw + q)]
-                          if 0 <= a < h and 0 <= b < w)
-            p, q, src, dst = (np.array(col) for col in zip(*rows))
-            starts = np.flatnonzero(np.r_[True, (p[1:] != p[:-1]) | (q[1:] != q[:-1])])
-            self._pairs[key] = (src, dst, p, q, starts, (oh, ow))
+            self._pairs[key] = ([(a * w + b, i * ow + j, p, q)
+                                 for i in range(oh) for j in range(ow)
+                                 for p in range(kh) for q in range(kw)
+                                 for a, b in [(i * sh - ph + p, j * sw - pw + q)]
+                                 if 0 <= a < h and 0 <= b < w], (oh, ow))
         return self._pairs[key]
 
     def forward(self, x, w):
         n, h, wd, c = x.shape
         k = w.shape[0]
-        src, dst, p, q, _, (oh, ow) = self._blocks(x.shape, w.shape[2:])
+        blocks, (oh, ow) = self._blocks(x.shape, w.shape[2:])
         ws = self.workspace
         token = ws.step()
-        d = ws.get(("d", h, wd), (h * wd, c, oh * ow, k), x.dtype)
-        if self._zeroed is not d:                        # a new buffer: its zero blocks stay zero
-            d[...] = 0
-            self._zeroed = d
-        d[src, :, dst, :] = w.transpose(2, 3, 1, 0)[p, q]              # (blocks, C, K)
-        d2 = d.reshape(h * wd * c, oh * ow * k)
-        y = np.ascontiguousarray(x).reshape(n, -1) @ d2
-        return y.reshape(n, oh, ow, k), (x, d2, token)
+        # D^T as (OH OW, K, H W, C): each block is w[:, :, p, q] as it is, (K, C)
+        dt = ws.get(("dt", h, wd), (oh * ow, k, h * wd, c), x.dtype)
+        if self._zeroed is not dt:                       # a new buffer: its zero blocks stay zero
+            dt[...] = 0
+            self._zeroed = dt
+        wt = np.ascontiguousarray(w.transpose(2, 3, 0, 1))              # (kh, kw, K, C)
+        for src, dst, p, q in blocks:
+            dt[dst, :, src, :] = wt[p, q]
+        dt2 = dt.reshape(oh * ow * k, h * wd * c)
+        y = np.ascontiguousarray(x).reshape(n, -1) @ dt2.T
+        return y.reshape(n, oh, ow, k), (x, dt2, token)
 
     def backward(self, g, saved, w, need_dx):
-        x, d2, token = saved
+        x, dt2, token = saved
         self.workspace.check(token)
         n, h, wd, c = x.shape
         k, _, kh, kw = w.shape
-        src, dst, p, q, starts, _ = self._blocks(x.shape, (kh, kw))
+        blocks, (oh, ow) = self._blocks(x.shape, (kh, kw))
         g2 = np.ascontiguousarray(g).reshape(n, -1)
-        dd = (x.reshape(n, -1).T @ g2).reshape(h * wd, c, -1, k)       # dD (H W, C, OH OW, K)
-        sums = np.add.reduceat(dd[src, :, dst, :], starts, axis=0)      # one (C, K) per tap
-        dwt = np.zeros((kh, kw, c, k), dtype=g.dtype)
-        dwt[p[starts], q[starts]] = sums
-        dw = np.ascontiguousarray(dwt.transpose(3, 2, 0, 1))
-        dx = (g2 @ d2.T).reshape(x.shape) if need_dx else None
+        ddt = (g2.T @ x.reshape(n, -1)).reshape(oh * ow, k, h * wd, c)  # dD^T
+        dwt = np.zeros((kh, kw, k, c), dtype=g.dtype)
+        for src, dst, p, q in blocks:                                   # each tap: sum its blocks
+            dwt[p, q] += ddt[dst, :, src, :]
+        dw = np.ascontiguousarray(dwt.transpose(2, 3, 0, 1))
+        dx = (g2 @ dt2).reshape(x.shape) if need_dx else None
         return dx, dw

@@ -184,30 +184,6 @@ def winograd_input_adjoint(dv, x_shape, ph, pw, th, tw):
     return _winograd().input_transform_adjoint(dv, x_shape, ph, pw, th, tw)
 
 
-# ------------------------------------------ direct convolution, few input taps
-def _direct():
-    if _active is reference:
-        from . import direct_reference
-        return direct_reference
-    from . import direct_numba
-    return direct_numba
-
-
-def direct_forward(x, wt, kh, kw, sh, sw, ph, pw):
-    """x (N, H, W, C), wt (KH*KW*C, K) -> y (N, OH, OW, K), without a patch matrix."""
-    return _direct().direct_forward(x, wt, kh, kw, sh, sw, ph, pw)
-
-
-def direct_weight_grad(x, g, kh, kw, sh, sw, ph, pw):
-    """-> dwt (KH*KW*C, K), the gradient of direct_forward's wt."""
-    return _direct().direct_weight_grad(x, g, kh, kw, sh, sw, ph, pw)
-
-
-def direct_input_grad(g, wt, x_shape, kh, kw, sh, sw, ph, pw):
-    """-> dx (N, H, W, C), the gradient of direct_forward's x."""
-    return _direct().direct_input_grad(g, wt, x_shape, kh, kw, sh, sw, ph, pw)
-
-
 _active = _load(os.environ.get("MINITORCH_KERNELS", "numba"))
 
 
