@@ -10,9 +10,10 @@ def pair(v):
 class Workspace:
     """Named scratch arrays kept between training steps.
 
-    ``get(name, shape, dtype)`` returns the same array while the shape and dtype
-    stay the same, so a layer's large intermediates are allocated (and their
-    pages faulted in) once, not every step. ``step()`` starts a new forward
+    ``get(name, shape, dtype)`` returns a C-contiguous array of that shape
+    carved from one flat buffer per name, which grows when a larger shape is
+    asked for and is otherwise reused: a layer's large intermediates are
+    allocated (and their pages faulted in) once, not every step. ``step()`` starts a new forward
     pass; ``check(token)`` raises if a backward pass arrives for a forward
     whose buffers a later forward has since overwritten (each layer keeps one
     forward's state, as every layer of this library does).
@@ -22,10 +23,10 @@ class Workspace:
         self.owner, self.generation, self._buffers = owner, 0, {}
 
     def get(self, name, shape, dtype):
-        buf = self._buffers.get(name)
-        if buf is None or buf.shape != tuple(shape) or buf.dtype != dtype:
-            buf = self._buffers[name] = np.empty(shape, dtype=dtype)
-        return buf
+        size, buf = int(np.prod(shape)), self._buffers.get(name)
+        if buf is None or buf.size < size or buf.dtype != dtype:
+            buf = self._buffers[name] = np.empty(size, dtype=dtype)
+        return buf[:size].reshape(shape)
 
     def step(self):
         self.generation += 1

@@ -62,10 +62,11 @@ class DenseSmallMap:
         ws = self.workspace
         token = ws.step()
         # D^T as (OH OW, K, H W, C): each block is w[:, :, p, q] as it is, (K, C)
-        dt = ws.get(("dt", h, wd), (oh * ow, k, h * wd, c), x.dtype)
-        if self._zeroed is not dt:                       # a new buffer: its zero blocks stay zero
+        shape = (oh * ow, k, h * wd, c)
+        dt = ws.get(("dt",) + shape, shape, x.dtype)
+        if dt.base is not self._zeroed:                  # a new buffer: its zero blocks stay zero
             dt[...] = 0
-            self._zeroed = dt
+            self._zeroed = dt.base
         wt = np.ascontiguousarray(w.transpose(2, 3, 0, 1))              # (kh, kw, K, C)
         for src, dst, p, q in blocks:
             dt[dst, :, src, :] = wt[p, q]

@@ -169,9 +169,9 @@ def winograd_input(x, ph, pw, th, tw, out=None):
     return _winograd().input_transform(x, ph, pw, th, tw, out)
 
 
-def winograd_output(m, n, oh, ow, th, tw):
-    """M (16, N*TH*TW, K) -> y (N, OH, OW, K), A^T m A for each tile."""
-    return _winograd().output_transform(m, n, oh, ow, th, tw)
+def winograd_output(m, n, oh, ow, th, tw, out=None):
+    """M (16, N*TH*TW, K) -> y (N, OH, OW, K), A^T m A for each tile (into ``out`` if given)."""
+    return _winograd().output_transform(m, n, oh, ow, th, tw, out)
 
 
 def winograd_output_adjoint(g, th, tw, out=None):
@@ -179,9 +179,9 @@ def winograd_output_adjoint(g, th, tw, out=None):
     return _winograd().output_transform_adjoint(g, th, tw, out)
 
 
-def winograd_input_adjoint(dv, x_shape, ph, pw, th, tw):
+def winograd_input_adjoint(dv, x_shape, ph, pw, th, tw, out=None):
     """dV (16, N*TH*TW, C) -> dx (N, H, W, C), B dv B^T summed over overlapping patches."""
-    return _winograd().input_transform_adjoint(dv, x_shape, ph, pw, th, tw)
+    return _winograd().input_transform_adjoint(dv, x_shape, ph, pw, th, tw, out)
 
 
 _active = _load(os.environ.get("MINITORCH_KERNELS", "numba"))

@@ -178,8 +178,8 @@ def input_transform(x, ph, pw, th, tw, out=None):
     return v
 
 
-def output_transform(m, n, oh, ow, th, tw):
-    y = np.empty((n, oh, ow, m.shape[2]), dtype=m.dtype)
+def output_transform(m, n, oh, ow, th, tw, out=None):
+    y = np.empty((n, oh, ow, m.shape[2]), dtype=m.dtype) if out is None else out
     _output_transform(np.ascontiguousarray(m), th, tw, y, np.empty((2, 2, m.shape[2]), m.dtype))
     return y
 
@@ -193,8 +193,10 @@ def output_transform_adjoint(g, th, tw, out=None):
     return dm
 
 
-def input_transform_adjoint(dv, x_shape, ph, pw, th, tw):
-    dx = np.zeros(x_shape, dtype=dv.dtype)
+def input_transform_adjoint(dv, x_shape, ph, pw, th, tw, out=None):
+    dx = np.zeros(x_shape, dtype=dv.dtype) if out is None else out
+    if out is not None:
+        dx[...] = 0
     scratch = np.empty((2, 4, 4, x_shape[3]), dtype=dv.dtype)
     _input_transform_adjoint(np.ascontiguousarray(dv), ph, pw, th, tw, dx, scratch[0], scratch[1])
     return dx

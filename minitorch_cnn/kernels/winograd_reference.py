@@ -49,12 +49,16 @@ def input_transform(x, ph, pw, th, tw, out=None):
     return out
 
 
-def output_transform(m, n, oh, ow, th, tw):
+def output_transform(m, n, oh, ow, th, tw, out=None):
     """M (16, N*TH*TW, K) -> y (N, OH, OW, K): A^T m A per tile, cropped to the output size."""
     k = m.shape[2]
     at = AT.astype(m.dtype)
     y = np.einsum("ai,bj,ijntwk->ntawbk", at, at, m.reshape(4, 4, n, th, tw, k))
-    return np.ascontiguousarray(y.reshape(n, 2 * th, 2 * tw, k)[:, :oh, :ow])
+    y = y.reshape(n, 2 * th, 2 * tw, k)[:, :oh, :ow]
+    if out is None:
+        return np.ascontiguousarray(y)
+    out[...] = y
+    return out
 
 
 def output_transform_adjoint(g, th, tw, out=None):
@@ -71,7 +75,7 @@ def output_transform_adjoint(g, th, tw, out=None):
     return out
 
 
-def input_transform_adjoint(dv, x_shape, ph, pw, th, tw):
+def input_transform_adjoint(dv, x_shape, ph, pw, th, tw, out=None):
     """dV (16, N*TH*TW, C) -> dx (N, H, W, C): B dv B^T per tile, added back where patches overlap."""
     n, h, w, c = x_shape
     bt = BT.astype(dv.dtype)
@@ -80,7 +84,8 @@ def input_transform_adjoint(dv, x_shape, ph, pw, th, tw):
     for r in range(4):
         for s in range(4):
             xp[:, r:r + 2 * th:2, s:s + 2 * tw:2] += dd[:, :, :, r, s]
-    dx = np.zeros(x_shape, dtype=dv.dtype)
+    dx = np.zeros(x_shape, dtype=dv.dtype) if out is None else out
+    dx[...] = 0
     rows, cols = min(h, 2 * th + 2 - ph), min(w, 2 * tw + 2 - pw)
     dx[:, :rows, :cols] = xp[:, ph:ph + rows, pw:pw + cols]
     return dx
