@@ -10,7 +10,9 @@ float32, 2 threads), the forward + backward time of every fast-path
 convolution algorithm that applies (``minitorch_cnn/fast/algorithms.py``),
 of PyTorch 2.x CPU (``F.conv2d``), their ratios, the GFLOP/s both reach and
 numpy's float32 GEMM GFLOP/s measured in the same run, and which algorithm
-``choose`` picks. No input gradient for a stem (its input is the data),
+``choose`` picks. GFLOP/s count the definition's multiply-adds (x2) for every
+column, so Winograd's and the dense form's are effective rates: they do fewer
+multiplies for the same convolution. No input gradient for a stem (its input is the data),
 as in training.
 
 PyTorch and Numba interfere inside one process: each framework runs in its own
@@ -29,9 +31,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import bench_seed  # noqa: E402  (the worker protocol and the quiet-machine checks)
-from bench_seed import BLAS_VARS, _cpu_model, _quiet, _times  # noqa: E402
+from bench_seed import BLAS_VARS, _cpu_model  # noqa: E402
 
 BATCH = {"seed": 100, "fastnet": 512}
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def best_time(fn, reps, clock):
+    """The shortest of `reps` runs of fn(), in seconds of the given clock."""
+    now, best = CLOCKS[clock], float("inf")
+    for _ in range(reps):
+        t = now()
+        fn()
+        best = min(best, now() - t)
+    return best
 GEMM = (2048, 2048, 2048)
 
 
@@ -45,10 +58,10 @@ def conv_macs(key):
 class Worker(bench_seed.Worker):
     """bench_seed's worker, started from this file."""
 
-    def __init__(self, kind, threads, env):     # noqa: super().__init__ would run bench_seed.py
+    def __init__(self, kind, args, env):     # noqa: super().__init__ would run bench_seed.py
         import subprocess
         cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind,
-               "--threads", str(threads)]
+               "--threads", str(args.threads), "--clock", args.clock]
         self.kind = kind
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, env=env, cwd=ROOT)
@@ -56,7 +69,8 @@ class Worker(bench_seed.Worker):
 
 # ======================================================================= workers
 class MinitorchSide:
-    def __init__(self, threads):
+    def __init__(self, threads, clock="wall"):
+        self.clock = clock
         sys.path.insert(0, ROOT)
         import numpy as np
         from threadpoolctl import threadpool_limits
@@ -98,7 +112,7 @@ class MinitorchSide:
         a = rng.standard_normal((m, k), dtype=self.np.float32)
         b = rng.standard_normal((k, n), dtype=self.np.float32)
         a @ b
-        return min(_times(lambda: a @ b, reps))
+        return best_time(lambda: a @ b, reps, self.clock)
 
     def conv(self, rng, key, algo, reps):
         np = self.np
@@ -114,7 +128,7 @@ class MinitorchSide:
             _, saved = alg.forward(x, w)
             alg.backward(g, saved, w, cin != 3)
         step()
-        return min(_times(step, reps))
+        return best_time(step, reps, self.clock)
 
     def applicable(self, rng, key):
         n, cin, cout, k, s, p, h = key
@@ -127,7 +141,8 @@ class MinitorchSide:
 
 
 class TorchSide:
-    def __init__(self, threads):
+    def __init__(self, threads, clock="wall"):
+        self.clock = clock
         import torch
         torch.set_num_threads(threads)
         self.torch = torch
@@ -149,13 +164,13 @@ class TorchSide:
             x.grad = w.grad = None
             torch.nn.functional.conv2d(x, w, None, s, p).backward(g)
         step()
-        return min(_times(step, reps))
+        return best_time(step, reps, self.clock)
 
 
-def worker_main(kind, threads):
+def worker_main(kind, threads, clock):
     import json
     import numpy as np
-    side = MinitorchSide(threads) if kind == "minitorch" else TorchSide(threads)
+    side = (MinitorchSide if kind == "minitorch" else TorchSide)(threads, clock)
     rng = np.random.default_rng(0)
     for line in sys.stdin:
         cmd = json.loads(line)
@@ -169,6 +184,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--worker", choices=["minitorch", "torch"])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                    help="wall: elapsed time; cpu: CPU time of the worker process (with "
+                         "--threads 1, the work done, whatever else runs on the machine)")
     ap.add_argument("--model", choices=["seed", "fastnet", "both"], default="both")
     ap.add_argument("--reps", type=int, default=3, help="repetitions per measurement (best kept)")
     ap.add_argument("--retries", type=int, default=2,
@@ -176,17 +194,18 @@ def main():
     ap.add_argument("--quick", action="store_true", help="2 repetitions, 1 retry")
     args = ap.parse_args()
     if args.worker:
-        return worker_main(args.worker, args.threads)
+        return worker_main(args.worker, args.threads, args.clock)
     if args.quick:
         args.reps, args.retries = 2, 1
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    mt, pt = Worker("minitorch", args.threads, env), Worker("torch", args.threads, env)
+    mt, pt = Worker("minitorch", args, env), Worker("torch", args, env)
     started = time.time()
     print("# kxk convolutions, forward + backward: fast-path algorithms vs PyTorch CPU")
     print(f"date     {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}")
     print(f"machine  {_cpu_model()} | {os.cpu_count()} logical CPUs | "
           f"{platform.system()} {platform.release()} | load {os.getloadavg()[0]:.2f} at start "
           "(shared with other engineers' jobs; ratios come from alternating runs)")
+    print(f"timing   {args.threads} threads, {args.clock} clock, best of {args.reps} runs")
     print("env      " + "  ".join(f"{k}={os.environ.get(k, '(unset)')}" for k in BLAS_VARS))
     info_m, info_t = mt.ask(op="info"), pt.ask(op="info")
     print(f"libs     numpy {info_m['numpy']}, numba {info_m['numba']}, "

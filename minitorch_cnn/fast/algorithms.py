@@ -58,7 +58,7 @@ def choose(x_shape, weight_shape, stride, padding):
     Measured with benchmarks/bench_conv.py's worker, forward + backward, float32,
     CPU time of one thread (the 2-core machine was shared, load 4-7, which made
     wall-clock A/B comparisons swing by 2x; CPU time does not count the time
-    other processes held the core), ms, im2col / winograd / dense:
+    other processes held the core), ms, im2col / winograd (chunked) / dense:
 
     =========================  ======  ========  =====
     shape (batch)              im2col  winograd  dense
@@ -68,11 +68,11 @@ def choose(x_shape, weight_shape, stride, padding):
     128->128 @4x4 (100)        20.2    12.0      42.1
     128->128 @2x2 (100)        5.9     4.1       3.5
     256->256 @2x2 (100)        20.9    13.9      12.7
-    24->64 @31x31 (128)        159.8   152.6     -
-    64->64 @15x15 (128)        107.0   70.7      -
-    64->256 @15x15 (128)       307.5   228.1     -
-    256->256 @7x7 (128)        266.8   171.6     -
-    256->256 @3x3 (128)        50.8    47.8      58.9
+    24->64 @31x31 (128)        173.0   170.6     -
+    64->64 @15x15 (128)        103.6   80.9      -
+    64->256 @15x15 (128)       324.1   251.3     -
+    256->256 @7x7 (128)        273.8   189.2     -
+    256->256 @3x3 (128)        50.8    49.7      56.4
     =========================  ======  ========  =====
 
     The 4x4 dense form loses (256 of its 16x16 blocks, 100 real taps), and so
