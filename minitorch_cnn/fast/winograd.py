@@ -21,25 +21,31 @@ from .. import kernels
 from ._workspace import Workspace, pair
 
 
+SHARED_WORKSPACE = Workspace("winograd-2x2")
+
+
 class Winograd2x2:
     """ConvAlgorithm for 3x3 kernels, stride 1, any padding up to 2.
 
-    The batch runs in chunks of images whose V and M together fill about
-    ``CHUNK_BYTES``, in workspaces kept between steps: the transformed arrays
-    are 4x the size of the input and output (16 values per 2x2 tile), which
-    for FastNet's first 3x3 layer at batch 512 would be 738 MB held per
-    layer. Backward recomputes V from the input (the input transform is a
-    few per cent of the layer's time). Measured against one pass over the
-    whole batch: the same time within the noise for C >= 64, 13 % slower for
-    C = 24 (which ``choose`` leaves to im2col).
+    The transformed arrays are 4x the size of the input and the output (16
+    values per 2x2 tile): 738 MB for FastNet's first 3x3 layer at batch 512.
+    So the batch runs in chunks of images whose V and M together fill about
+    ``CHUNK_BYTES``, in one workspace that every Winograd layer of the process
+    shares (layers run one at a time, and nothing in it outlives a call), and
+    backward recomputes V from the input (the input transform is a few per
+    cent of the layer's time). Measured (batch 128, ms forward + backward,
+    2 threads, wall / CPU): 64->256 @15x15: 710/701 with 16 MB chunks,
+    555/558 with 64 MB, 383/426 with 256 MB, 395/419 in one pass;
+    256->256 @7x7: 890/925, 364/375, 366/379, 402/406. Small chunks lose
+    because each costs 48 BLAS calls, whose threads must meet every time.
     """
 
     name = "winograd-2x2"
-    CHUNK_BYTES = 64 << 20
+    CHUNK_BYTES = 256 << 20
 
     def __init__(self, stride=1, padding=1):
         self.stride, self.padding = pair(stride), pair(padding)
-        self.workspace = Workspace(self.name)
+        self.workspace = SHARED_WORKSPACE
 
     @staticmethod
     def applies(x_shape, weight_shape, stride, padding):
