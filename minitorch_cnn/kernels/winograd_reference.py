@@ -28,6 +28,14 @@ G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np
 AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
 
 
+def _into(out, value):
+    """value, or value copied into the given workspace ``out``."""
+    if out is None:
+        return value
+    out[...] = value
+    return out
+
+
 def _padded(x, ph, pw, th, tw):
     """x (N, H, W, C) inside a zero frame of (N, 2 TH + 2, 2 TW + 2, C), offset by the padding."""
     n, h, w, c = x.shape
@@ -42,11 +50,7 @@ def input_transform(x, ph, pw, th, tw, out=None):
     n, _, _, c = x.shape
     d = sliding_window_view(_padded(x, ph, pw, th, tw), (4, 4), axis=(1, 2))[:, ::2, ::2]
     v = np.einsum("ir,js,ntwcrs->ijntwc", BT.astype(x.dtype), BT.astype(x.dtype), d)
-    v = v.reshape(16, n * th * tw, c)
-    if out is None:
-        return v
-    out[...] = v
-    return out
+    return _into(out, v.reshape(16, n * th * tw, c))
 
 
 def output_transform(m, n, oh, ow, th, tw, out=None):
@@ -54,11 +58,7 @@ def output_transform(m, n, oh, ow, th, tw, out=None):
     k = m.shape[2]
     at = AT.astype(m.dtype)
     y = np.einsum("ai,bj,ijntwk->ntawbk", at, at, m.reshape(4, 4, n, th, tw, k))
-    y = y.reshape(n, 2 * th, 2 * tw, k)[:, :oh, :ow]
-    if out is None:
-        return np.ascontiguousarray(y)
-    out[...] = y
-    return out
+    return _into(out, np.ascontiguousarray(y.reshape(n, 2 * th, 2 * tw, k)[:, :oh, :ow]))
 
 
 def output_transform_adjoint(g, th, tw, out=None):
@@ -68,11 +68,7 @@ def output_transform_adjoint(g, th, tw, out=None):
     gp[:, :oh, :ow] = g
     at = AT.astype(g.dtype)
     dm = np.einsum("ai,bj,ntawbk->ijntwk", at, at, gp.reshape(n, th, 2, tw, 2, k))
-    dm = dm.reshape(16, n * th * tw, k)
-    if out is None:
-        return dm
-    out[...] = dm
-    return out
+    return _into(out, dm.reshape(16, n * th * tw, k))
 
 
 def input_transform_adjoint(dv, x_shape, ph, pw, th, tw, out=None):
