@@ -120,7 +120,7 @@ class MinitorchSide:
         cls = self.algorithms.ALGORITHMS[algo]
         x = rng.standard_normal((n, h, h, cin), dtype=np.float32)
         w = (rng.standard_normal((cout, cin, k, k)) / (cin * k * k) ** 0.5).astype(np.float32)
-        alg = cls(s, p)
+        alg = cls(x.shape, w.shape, (s, s), (p, p))
         y, saved = alg.forward(x, w)
         g = rng.standard_normal(y.shape, dtype=np.float32)
 
@@ -133,7 +133,7 @@ class MinitorchSide:
     def applicable(self, rng, key):
         n, cin, cout, k, s, p, h = key
         return [name for name, cls in self.algorithms.ALGORITHMS.items()
-                if cls.applies((n, h, h, cin), (cout, cin, k, k), s, p)]
+                if cls.applies((n, h, h, cin), (cout, cin, k, k), (s, s), (p, p))]
 
     def choose(self, rng, key):
         n, cin, cout, k, s, p, h = key
@@ -222,7 +222,7 @@ def main():
                 keys.append(key)
         print(f"\n## {model}, batch {BATCH[model]}: ms (forward + backward), ratio to PyTorch, "
               "GFLOP/s")
-        print(f"{'shape':28s} {'PyTorch':>14s} {'im2col':>20s} {'winograd-2x2':>20s} "
+        print(f"{'shape':28s} {'PyTorch':>14s} {'im2col+gemm':>20s} {'winograd-2x2':>20s} "
               f"{'dense-small-map':>20s}  chosen")
         for key in keys:
             n, cin, cout, k, s, p, h = key
@@ -239,7 +239,7 @@ def main():
             t_torch = min(cells["torch"])
             row = f"{cin}->{cout} {k}x{k}/s{s}p{p} @{h}x{h}"
             line = f"{row:28s} {t_torch * 1e3:7.1f} {gflop / t_torch:4.0f}GF "
-            for algo in ("im2col", "winograd-2x2", "dense-small-map"):
+            for algo in ("im2col+gemm", "winograd-2x2", "dense-small-map"):
                 if algo in cells:
                     t = cells[algo]
                     line += f"{t * 1e3:7.1f} {t / t_torch:5.2f}x {gflop / t:4.0f}GF "

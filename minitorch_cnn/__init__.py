@@ -14,6 +14,9 @@ from .gradcheck import gradcheck  # noqa: E402
 from .nn.init import manual_seed  # noqa: E402
 from . import interop, models  # noqa: E402
 from .summary import summary  # noqa: E402  (the function; the module stays importable by name)
+from . import fast  # noqa: E402
+from .fast import compile  # noqa: E402,A004  (minitorch_cnn.compile(model): the fast path)
 
 __version__ = "0.1.0"
-__all__ = ["nn", "kernels", "gradcheck", "manual_seed", "models", "interop", "summary"]
+__all__ = ["nn", "kernels", "gradcheck", "manual_seed", "models", "interop", "summary", "fast",
+           "compile"]

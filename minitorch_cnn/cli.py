@@ -40,6 +40,9 @@ def add_summary_parser(subparsers):
     p.add_argument("--stride-in-3x3", action="store_true",
                    help="ResNet-50/101/152: stride on the bottleneck's 3x3 (torchvision) "
                         "instead of its first 1x1 (the paper)")
+    p.add_argument("--fast", action="store_true",
+                   help="add a column saying what the compiled fast path (minitorch_cnn.compile) "
+                        "does at each layer: fusions and convolution algorithms")
     p.set_defaults(func=run_summary)
     return p
 
@@ -60,6 +63,9 @@ def run_summary(args):
     if shape[2] != 3 and shape[0] == 3:  # given as CxHxW, PyTorch's habit
         shape = (shape[1], shape[2], shape[0])
     model = get_model(args.model, **kwargs)
+    if args.fast:
+        from .fast import compile as compile_model
+        model = compile_model(model)
     try:
         result = summary(model, shape)
     except ValueError as e:
@@ -124,6 +130,9 @@ def add_train_parser(subparsers):
     p.add_argument("--log-every", type=int, help=f"default {d.log_every}")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar (default: when stderr is a terminal)")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="train through the compiled fast path, minitorch_cnn.compile (default); "
+                        "--no-compile trains the plain teaching layers")
     p.set_defaults(func=run_train)
     return p
 

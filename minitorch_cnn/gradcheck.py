@@ -48,17 +48,12 @@ def gradcheck(module, x, h=1e-6, seed=0, check_params=True, train=None):
     The module is deep-copied and cast to float64 (yours is not changed), x
     is cast to float64, and a random upstream gradient G is drawn from
     ``seed``. ``train`` forces train (True) or eval (False) mode on the copy.
-    The input gradient is always checked: a layer told to skip it
-    (``Conv2d.input_grad = False``) computes it again in the copy.
     Returns ``{"input": err, "<param name>": err, ...}`` of max relative
     errors; values around 1e-8 or below mean the backward is right.
     """
     m = copy.deepcopy(module).to(np.float64)
     if train is not None:
         m.train(train)
-    for sub in m.modules():
-        if getattr(sub, "input_grad", True) is False:
-            sub.input_grad = True
     x = np.array(x, dtype=np.float64)
     # a stream of its own: with plain default_rng(seed), a student's x drawn from the
     # same seed would come back as the upstream gradient (G = x makes BatchNorm's

@@ -37,13 +37,20 @@ __all__ = ["summary", "Summary", "Row"]
 
 @dataclass
 class Row:
-    """One line of the table: a leaf layer, or a residual addition (``type == "add"``)."""
+    """One line of the table: a leaf layer, or a residual addition (``type == "add"``).
+
+    ``inputs`` is the data flow: the indices (in ``Summary.rows``) of the rows
+    whose outputs this row read, -1 for the model's input, None for a constant.
+    ``fast`` says what the compiled fast path does there (see minitorch_cnn.fast).
+    """
     name: str
     type: str
     output_shape: tuple
     params: int
     macs: int
     elementwise: int
+    inputs: tuple = ()
+    fast: str = ""
 
 
 class _Shape:
@@ -51,8 +58,9 @@ class _Shape:
 
     __array_ufunc__ = None  # keep numpy from treating it as an object scalar
 
-    def __init__(self, shape, dtype, tracer):
+    def __init__(self, shape, dtype, tracer, source=-1):
         self.shape, self.dtype, self._tracer = tuple(int(s) for s in shape), np.dtype(dtype), tracer
+        self.source = source   # the row that produced it (-1: the model's input)
 
     @property
     def ndim(self):
@@ -65,8 +73,8 @@ class _Shape:
     def __add__(self, other):
         shape = np.broadcast_shapes(self.shape, np.shape(other) if not isinstance(other, _Shape)
                                     else other.shape)
-        self._tracer.record_add(shape)
-        return _Shape(shape, self.dtype, self._tracer)
+        source = self._tracer.record_add(shape, (self, other))
+        return _Shape(shape, self.dtype, self._tracer, source)
 
     __radd__ = __add__
 
@@ -83,8 +91,7 @@ class _Tracked(np.ndarray):
 
     def __add__(self, other):
         out = np.add(np.asarray(self), np.asarray(other))
-        self._tracer.record_add(out.shape)
-        return self._tracer.track(out)
+        return self._tracer.track(out, self._tracer.record_add(out.shape, (self, other)))
 
     __radd__ = __add__
 
@@ -181,15 +188,17 @@ class _Tracer:
         self.rows = []
         self.stack = []   # names of the modules whose forward is running
 
-    def track(self, array):
+    def track(self, array, source=-1):
         out = np.asarray(array).view(_Tracked)
-        out._tracer = self
+        out._tracer, out.source = self, source
         return out
 
-    def record_add(self, shape):
+    def record_add(self, shape, operands):
+        """Record a residual addition; returns its row index (the source of its result)."""
         parent = self.stack[-1] if self.stack else ""
         self.rows.append(Row(f"{parent}.add" if parent else "add", "add", tuple(shape), 0, 0,
-                             int(np.prod(shape))))
+                             int(np.prod(shape)), tuple(_source(v) for v in operands)))
+        return len(self.rows) - 1
 
     def wrap(self, name, module, is_leaf):
         original = module.forward
@@ -233,9 +242,15 @@ class _Tracer:
         else:
             out_shape, macs, elementwise = rule(module, x.shape)
             result = _Shape(out_shape, x.dtype, self)
+        result.source = len(self.rows)
         self.rows.append(Row(name, type(module).__name__, tuple(out_shape), int(params),
-                             int(macs), int(elementwise)))
+                             int(macs), int(elementwise), (_source(x),)))
         return result
+
+
+def _source(value):
+    """The row that produced a traced value (-1: the model's input; None: not traced)."""
+    return getattr(value, "source", None)
 
 
 class Summary:
@@ -246,8 +261,9 @@ class Summary:
     parameters), ``total_macs`` (Conv2d + Linear), ``total_elementwise``.
     """
 
-    def __init__(self, model, input_shape, rows):
+    def __init__(self, model, input_shape, rows, output_source=None):
         self.model_name = type(model).__name__
+        self.output_source = output_source  # the row whose output the model returned
         self._types = {name: type(m).__name__ for name, m in model.named_modules()}
         self.input_shape = tuple(input_shape)
         self.rows = rows
@@ -282,15 +298,17 @@ class Summary:
 
     def table(self, depth=None):
         rows = self.rows if depth is None else self.grouped(depth)
-        head = ("Layer", "Type", "Output (N, H, W, C)", "Params", "MACs")
+        fast = any(r.fast for r in rows)
+        head = ("Layer", "Type", "Output (N, H, W, C)", "Params", "MACs") + (
+            ("Fast path",) if fast else ())
         body = [(r.name, r.type, str(tuple(r.output_shape)), f"{r.params:,}", f"{r.macs:,}")
-                for r in rows]
+                + ((r.fast,) if fast else ()) for r in rows]
         widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h)
                   for i, h in enumerate(head)]
 
         def line(cells):
-            return "  ".join(c.ljust(w) if i < 3 else c.rjust(w)
-                             for i, (c, w) in enumerate(zip(cells, widths)))
+            return "  ".join(c.ljust(w) if i < 3 or i == 5 else c.rjust(w)
+                             for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
         rule = "-" * len(line(head))
         out = [f"{self.model_name}, input {self.input_shape} (N, H, W, C)", rule, line(head), rule]
@@ -324,8 +342,19 @@ def summary(model, input_shape, *, exact=False):
         shape = (1,) + shape
     if len(shape) != 4:
         raise ValueError(f"summary: input_shape must be (H, W, C) or (N, H, W, C), got {input_shape}")
+    from .fast import CompiledModel
+    if isinstance(model, CompiledModel):           # the model's table, with the fast path's notes
+        result = summary(model.model, input_shape, exact=exact)
+        if model.plan is None:
+            model.trace(result.input_shape[1:])
+        twins = {name: model.plan.fast.get(m) for name, m in model.model.named_modules()}
+        for r in result.rows:
+            twin = twins.get(r.name)
+            r.fast = twin.describe() if twin is not None else ""
+        return result
     if not isinstance(model, Module):
-        raise TypeError(f"summary: expected a minitorch_cnn Module, got {type(model).__name__}")
+        raise TypeError(f"summary: expected a minitorch_cnn Module or compile(model), "
+                        f"got {type(model).__name__}")
     params = model.parameters()
     dtype = params[0].dtype if params else np.float32
     tracer = _Tracer(exact)
@@ -340,7 +369,7 @@ def summary(model, input_shape, *, exact=False):
             is_leaf = not m._modules and not isinstance(m, Sequential)
             object.__setattr__(m, "forward", tracer.wrap(name or type(m).__name__, m, is_leaf))
         x = tracer.track(np.zeros(shape, dtype=dtype)) if exact else _Shape(shape, dtype, tracer)
-        model(x)
+        output_source = _source(model(x))
     finally:
         for m, state in saved_state:
             m.__dict__.pop("forward", None)
@@ -350,4 +379,4 @@ def summary(model, input_shape, *, exact=False):
         for m, flag in saved_training:
             object.__setattr__(m, "training", flag)
         model.load_state_dict(buffers, strict=False)
-    return Summary(model, shape, tracer.rows)
+    return Summary(model, shape, tracer.rows, output_source)

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from test_layers_torch import from_torch, rel, tensor
 
 from minitorch_cnn import kernels
-from minitorch_cnn.fast import algorithms
 from minitorch_cnn.fast.algorithms import ALGORITHMS, choose
+from minitorch_cnn.fast.im2col import Im2colGemm
 from minitorch_cnn.fast.small_map import DenseSmallMap
 from minitorch_cnn.fast.winograd import Winograd2x2
 from minitorch_cnn.kernels import winograd_numba, winograd_reference
@@ -28,8 +28,9 @@ seeds = st.integers(0, 2**32 - 1)
 
 
 def run(algo_cls, x, w, g, stride, padding, need_dx=True):
-    algo = algo_cls(stride, padding)
+    stride, padding = (stride, stride), (padding, padding)
     assert algo_cls.applies(x.shape, w.shape, stride, padding)
+    algo = algo_cls(x.shape, w.shape, stride, padding)
     y, saved = algo.forward(x, w)
     dx, dw = algo.backward(g, saved, w, need_dx)
     return y, dx, dw
@@ -84,7 +85,7 @@ def test_dense_small_map_matches_torch(torch, n, h, w_, c, k, kernel, stride, pa
 def test_every_algorithm_on_a_stride2_padded_nonsquare_case(torch, name):
     """One fixed case each, with the algorithm's own best-fitting geometry."""
     cls = ALGORITHMS[name]
-    case = {"im2col": (2, 7, 6, 5, 4, 3, 2, 1), "winograd-2x2": (2, 7, 6, 9, 5, 3, 1, 1),
+    case = {"im2col+gemm": (2, 7, 6, 5, 4, 3, 2, 1), "winograd-2x2": (2, 7, 6, 9, 5, 3, 1, 1),
             "dense-small-map": (2, 4, 3, 5, 4, 3, 2, 1)}
     check_parity(torch, cls, *case[name], seed=7)
 
@@ -92,7 +93,7 @@ def test_every_algorithm_on_a_stride2_padded_nonsquare_case(torch, name):
 def test_no_input_gradient_when_not_needed(rng):
     x, w = rng.standard_normal((2, 4, 4, 3)), rng.standard_normal((4, 3, 3, 3))
     for cls in (Winograd2x2, DenseSmallMap):
-        algo = cls(1, 1)
+        algo = cls(x.shape, w.shape, (1, 1), (1, 1))
         y, saved = algo.forward(x, w)
         dx, dw = algo.backward(np.ones_like(y), saved, w, need_dx=False)
         assert dx is None and dw.shape == w.shape
@@ -168,9 +169,9 @@ def test_float32_error_at_most_twice_im2col(case, rng):
     oh = (h + 2 * padding - kernel) // stride + 1
     g = rng.standard_normal((n, oh, oh, k))
     f32 = [a.astype(np.float32) for a in (x, w, g)]
-    exact = run(algorithms.Im2colGemm, x, w, g, stride, padding)
+    exact = run(Im2colGemm, x, w, g, stride, padding)
     errors = {}
-    for label, cls in (("im2col", algorithms.Im2colGemm), (name, ALGORITHMS[name])):
+    for label, cls in (("im2col", Im2colGemm), (name, ALGORITHMS[name])):
         got = run(cls, *f32, stride, padding)
         errors[label] = [rel(a, b) for a, b in zip(got, exact)]
     for ours, base, what in zip(errors[name], errors["im2col"], ("forward", "dx", "dw")):
@@ -179,28 +180,29 @@ def test_float32_error_at_most_twice_im2col(case, rng):
 
 # ---------------------------------------------------------------- the choice
 SEED_AND_FASTNET = [  # (x_shape, weight_shape, stride, padding) -> the measured choice
-    ((100, 32, 32, 3), (64, 3, 7, 7), 2, 3, "im2col"),
+    ((100, 32, 32, 3), (64, 3, 7, 7), 2, 3, "im2col+gemm"),
     ((100, 7, 7, 64), (64, 64, 3, 3), 1, 1, "winograd-2x2"),
     ((100, 4, 4, 128), (128, 128, 3, 3), 1, 1, "winograd-2x2"),
     ((100, 2, 2, 256), (256, 256, 3, 3), 1, 1, "dense-small-map"),
-    ((512, 32, 32, 3), (24, 3, 2, 2), 1, 0, "im2col"),
+    ((512, 32, 32, 3), (24, 3, 2, 2), 1, 0, "im2col+gemm"),
     ((512, 3, 3, 256), (256, 256, 3, 3), 1, 1, "winograd-2x2"),
-    ((100, 4, 4, 64), (64, 64, 3, 3), 2, 1, "im2col"),
+    ((100, 4, 4, 64), (64, 64, 3, 3), 2, 1, "im2col+gemm"),
+    ((512, 7, 7, 256), (256, 256, 5, 5), 1, 2, "im2col+gemm (recomputed in backward)"),
     ((512, 15, 15, 64), (256, 64, 3, 3), 1, 1, "winograd-2x2"),
-    ((100, 7, 7, 256), (64, 256, 1, 1), 1, 0, "im2col"),
+    ((100, 7, 7, 256), (64, 256, 1, 1), 1, 0, "gemm (1x1: no im2col copy)"),
 ]
 
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding, expected", SEED_AND_FASTNET)
 def test_choose_follows_the_measurements(x_shape, w_shape, stride, padding, expected):
-    cls = choose(x_shape, w_shape, stride, padding)
-    assert cls.name == expected
-    assert cls.applies(x_shape, w_shape, stride, padding)
+    algo = choose(x_shape, w_shape, stride, padding)
+    assert algo.name == expected
+    assert algo.applies(x_shape, w_shape, (stride, stride), (padding, padding))
 
 
 def test_every_algorithm_is_chosen_somewhere():
-    chosen = {choose(*case[:4]).name for case in SEED_AND_FASTNET}
-    assert chosen == set(ALGORITHMS)
+    chosen = {type(choose(*case[:4])) for case in SEED_AND_FASTNET}
+    assert chosen == set(ALGORITHMS.values())
 
 
 def test_winograd_chunks_add_up_and_reuse_their_workspace(rng, monkeypatch):
@@ -209,19 +211,19 @@ def test_winograd_chunks_add_up_and_reuse_their_workspace(rng, monkeypatch):
     g = rng.standard_normal((3, 5, 6, 2))
     whole = run(Winograd2x2, x, w, g, 1, 1)
     monkeypatch.setattr(Winograd2x2, "CHUNK_BYTES", 2 * 16 * 3 * 3 * (4 + 2) * 8)  # 2 images
-    algo = Winograd2x2(1, 1)
+    algo = Winograd2x2(x.shape, w.shape, (1, 1), (1, 1))
     for _ in range(2):
         y, saved = algo.forward(x, w)
         dx, dw = algo.backward(g, saved, w, True)
         for a, b in zip((y, dx, dw), whole):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
-    assert algo.workspace is Winograd2x2(1, 1).workspace          # one for all layers
+    assert algo.workspace is Winograd2x2((1, 4, 4, 1), (1, 1, 3, 3), (1, 1), (1, 1)).workspace
 
 
 def test_a_later_forward_invalidates_an_earlier_backward(rng):
     x, w = rng.standard_normal((1, 4, 4, 2)), rng.standard_normal((3, 2, 3, 3))
     for cls in (DenseSmallMap,):
-        algo = cls(1, 1)
+        algo = cls(x.shape, w.shape, (1, 1), (1, 1))
         y, first = algo.forward(x, w)
         algo.forward(x, w)
         with pytest.raises(RuntimeError, match="earlier forward"):
@@ -235,4 +237,4 @@ def test_a_later_forward_invalidates_an_earlier_backward(rng):
     (DenseSmallMap, (1, 2, 2, 4), (4, 4, 1, 1), 1, 0),
 ])
 def test_applies_refuses_shapes_it_cannot_run(cls, x_shape, w_shape, stride, padding):
-    assert not cls.applies(x_shape, w_shape, stride, padding)
+    assert not cls.applies(x_shape, w_shape, (stride, stride), (padding, padding))

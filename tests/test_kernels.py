@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import minitorch_cnn
 from minitorch_cnn import _memory, kernels, nn
 from minitorch_cnn.kernels import numba_kernels as nb
 from minitorch_cnn.kernels import reference as ref
-from minitorch_cnn.nn.normalization import fold_conv_bias, fuse_bn_relu
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SETTINGS = settings(max_examples=60, deadline=None)
@@ -232,68 +232,11 @@ def test_sgd_momentum_update_numba_equals_reference(dtype, wd, damp, nesterov):
     np.testing.assert_allclose(p, p1, rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("backend", ["numpy", "numba"])
-@pytest.mark.parametrize("training", [True, False])
-def test_fused_bn_relu_equals_bn_then_relu(backend, training):
-    """fuse_bn_relu changes how, never what: same outputs, gradients, running stats."""
-    rng = np.random.default_rng(1)
-    x = rand(rng, (4, 5, 5, 6))
-    g = rand(rng, x.shape)
-    results = []
-    with kernels.use_backend(backend):
-        for fuse in (False, True):
-            model = nn.Sequential(nn.BatchNorm2d(6), nn.ReLU())
-            model[0].weight.data[:] = rand(np.random.default_rng(2), 6)
-            model[0].bias.data[:] = rand(np.random.default_rng(3), 6)
-            if not training:
-                model[0].running_mean = rand(np.random.default_rng(4), 6)
-                model.eval()
-            assert fuse_bn_relu(model, enable=fuse) == 1
-            y = model(x)
-            dx = model.backward(g)
-            results.append((y, dx, model[0].weight.grad.copy(), model[0].bias.grad.copy(),
-                            model[0].running_mean, model[0].running_var))
-    for a, b in zip(*results):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    assert (results[0][0] >= 0).all()
-
-
-@pytest.mark.parametrize("backend", ["numpy", "numba"])
-@pytest.mark.parametrize("training", [True, False])
-def test_folded_conv_bias_equals_conv_then_bn(backend, training):
-    """fold_conv_bias: same outputs, running statistics and gradients (the conv bias's too)."""
-    rng = np.random.default_rng(7)
-    x = rand(rng, (4, 6, 6, 3))
-    g = rand(rng, (4, 6, 6, 5))
-    results = []
-    with kernels.use_backend(backend):
-        for fold in (False, True):
-            nn.manual_seed(0)
-            model = nn.Sequential(nn.Conv2d(3, 5, 3, 1, 1), nn.BatchNorm2d(5), nn.ReLU())
-            model[0].bias.data[:] = rand(np.random.default_rng(8), 5) * 3
-            if not training:
-                model[1].running_mean = rand(np.random.default_rng(9), 5)
-                model.eval()
-            assert fold_conv_bias(model, enable=fold) == 1
-            fuse_bn_relu(model, enable=fold)
-            y = model(x)
-            dx = model.backward(g)
-            results.append([y, dx, model[1].running_mean, model[1].running_var]
-                           + [p.grad.copy() for p in model.parameters()])
-    for a, b in zip(*results):
-        # in training the conv bias gradient is 0 up to rounding (BN removes the mean)
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
-    assert fold_conv_bias(model, enable=False) == 1
-    assert not model[0].bias_folded and model[1].input_bias is None
-    assert list(model.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias",
-                                        "1.running_mean", "1.running_var",
-                                        "1.num_batches_tracked"]
-
-
 # ------------------------------------------------------- layers, both backends
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_layers_agree_across_backends_and_keep_dtype(dtype):
-    """Conv (k x k, 1x1 strided), BN+ReLU fused, pools: numba == numpy, no dtype promotion."""
+    """Conv (k x k, 1x1 strided), BN, ReLU, pools, plain and compiled: numba == numpy, no dtype
+    promotion."""
     rng = np.random.default_rng(5)
     x = rand(rng, (3, 9, 9, 4), dtype)
 
@@ -303,40 +246,25 @@ def test_layers_agree_across_backends_and_keep_dtype(dtype):
                              nn.MaxPool2d(3, 1, 1), nn.Conv2d(6, 8, 1, 2), nn.BatchNorm2d(8),
                              nn.ReLU(), nn.AvgPool2d(2, 1)).to(dtype)
 
+    g = None
     out = {}
     for backend in ("numpy", "numba"):
-        with kernels.use_backend(backend):
-            model = build()
-            fuse_bn_relu(model)
-            y = model(x)
-            dx = model.backward(np.ones_like(y))
-            assert y.dtype == dx.dtype == dtype
-            assert all(p.grad.dtype == dtype for p in model.parameters())
-            out[backend] = [y, dx] + [p.grad for p in model.parameters()]
+        for compiled in (False, True):
+            with kernels.use_backend(backend):
+                model = build()
+                run = minitorch_cnn.compile(model) if compiled else model
+                y = run(x)
+                g = rand(np.random.default_rng(6), y.shape, dtype) if g is None else g
+                dx = run.backward(g)
+                assert y.dtype == dx.dtype == dtype
+                assert all(p.grad.dtype == dtype for p in model.parameters())
+                out[backend, compiled] = [y, dx] + [p.grad for p in model.parameters()]
     tol = 1e-4 if dtype == np.float32 else 1e-10
-    for a, b in zip(out["numpy"], out["numba"]):
-        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * max(1.0, np.abs(a).max()))
-
-
-def test_conv_recompute_cols_and_input_grad():
-    """Rebuilding im2col in backward changes memory, not results; input_grad=False skips dx."""
-    rng = np.random.default_rng(6)
-    x = rand(rng, (2, 7, 7, 3))
-    results = []
-    for recompute in (True, False):
-        nn.manual_seed(0)
-        conv = nn.Conv2d(3, 5, 3, 2, 1)
-        conv.recompute_cols = recompute
-        y = conv(x)
-        assert (conv._cache[2] is x) == recompute        # the input, not a copy, is kept
-        dx = conv.backward(np.ones_like(y))
-        results.append((y, dx, conv.weight.grad.copy(), conv.bias.grad.copy()))
-    for a, b in zip(*results):
-        np.testing.assert_array_equal(a, b)
-    conv.input_grad = False
-    conv(x)
-    assert conv.backward(np.ones_like(y)) is None
-    np.testing.assert_array_equal(conv.weight.grad, 2 * results[0][2])  # still accumulated
+    reference = out["numpy", False]
+    for key, results in out.items():
+        for a, b in zip(reference, results):
+            np.testing.assert_allclose(b, a, rtol=tol, atol=tol * max(1.0, np.abs(a).max()),
+                                       err_msg=str(key))
 
 
 # ------------------------------------------------------------ the switch

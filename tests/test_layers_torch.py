@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import minitorch_cnn
 from minitorch_cnn import nn
-from minitorch_cnn.nn.normalization import fuse_bn_relu
 
 pytestmark = pytest.mark.torch
 
@@ -265,18 +265,22 @@ def test_adaptive_avgpool2d_matches_torch(torch, backend, record_error, n, h, w,
 
 # ---------------------------------------------------------------- BatchNorm2d
 def _bn_pair(torch, c, momentum, rng, dtype, relu=False):
-    ours = nn.BatchNorm2d(c, momentum=momentum, dtype=dtype, relu=relu)
+    """(our BatchNorm2d, torch's, what runs ours): with relu=True ours runs as the fast
+    path's fused BatchNorm2d + ReLU (minitorch_cnn.compile of BN, ReLU)."""
+    ours = nn.BatchNorm2d(c, momentum=momentum, dtype=dtype)
     ours.weight.data[...] = rng.uniform(0.5, 2.0, c)
     ours.bias.data[...] = rng.standard_normal(c)
     theirs = torch.nn.BatchNorm2d(c, momentum=momentum).to(getattr(torch, np.dtype(dtype).name))
     theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
-    return ours, theirs
+    run = minitorch_cnn.compile(nn.Sequential(ours, nn.ReLU())) if relu else ours
+    return ours, theirs, run
 
 
-def _bn_step(torch, ours, theirs, x, g):
+def _bn_step(torch, ours, theirs, x, g, run=None):
     """One forward/backward of both; returns the errors of output, dx, dgamma, dbeta.
 
-    A BatchNorm2d with a fused ReLU (relu=True) is compared with torch's BN + ReLU.
+    ``run`` (default: ours) is what runs our side; the compiled BatchNorm2d + ReLU of
+    _bn_pair(relu=True) is compared with torch's BN + ReLU.
 
     dgamma = sum(G * x_hat) and dbeta = sum(G) over M = N*H*W random terms of
     size ~1 are ~sqrt(M) in size but can cancel to nearly 0 for one channel;
@@ -285,10 +289,11 @@ def _bn_step(torch, ours, theirs, x, g):
     """
     ours.zero_grad()
     theirs.zero_grad()
-    y = ours(x)
-    dx = ours.backward(g)
+    run = ours if run is None else run
+    y = run(x)
+    dx = run.backward(g)
     xt = tensor(torch, x, requires_grad=True)
-    yt = torch.relu(theirs(xt)) if ours.relu else theirs(xt)
+    yt = theirs(xt) if run is ours else torch.relu(theirs(xt))
     yt.backward(tensor(torch, g))
     floor = np.sqrt(x.size / x.shape[-1]) if x.dtype == np.float32 else 0.0
     return [rel(y, from_torch(yt)), rel(dx, from_torch(xt.grad)),
@@ -310,11 +315,11 @@ def test_batchnorm2d_train_steps_running_stats_and_eval_match_torch(
     for dtype in DTYPES if n * h * w >= 8 else DTYPES[:1]:
         tol = TOL[dtype]
         rng = np.random.default_rng(seed)
-        ours, theirs = _bn_pair(torch, c, momentum, rng, dtype, relu)
+        ours, theirs, run = _bn_pair(torch, c, momentum, rng, dtype, relu)
         for step in range(4):  # batches with different means and scales
             x = (rng.standard_normal((n, h, w, c)) * (step + 1) + step).astype(dtype)
             g = rng.standard_normal(x.shape).astype(dtype)
-            errs = _bn_step(torch, ours, theirs, x, g)
+            errs = _bn_step(torch, ours, theirs, x, g, run)
             assert max(errs) <= tol, (dtype, step, errs)
         for key, value in theirs.state_dict().items():  # running stats after 4 steps
             assert rel(ours.state_dict()[key], value.numpy()) <= tol, key
@@ -323,7 +328,8 @@ def test_batchnorm2d_train_steps_running_stats_and_eval_match_torch(
         ours.eval()
         theirs.eval()
         x = (rng.standard_normal((n, h, w, c)) + 1.0).astype(dtype)
-        eval_errs = _bn_step(torch, ours, theirs, x, rng.standard_normal(x.shape).astype(dtype))
+        eval_errs = _bn_step(torch, ours, theirs, x, rng.standard_normal(x.shape).astype(dtype),
+                             run)
         assert max(eval_errs) <= tol, ("eval", dtype, eval_errs)
         assert int(ours.num_batches_tracked) == 4  # eval does not update the statistics
         if dtype is np.float64:
@@ -421,12 +427,14 @@ def test_weights_load_both_ways(torch):
     assert ours32[0].weight.dtype == np.float32
 
 
-@pytest.mark.parametrize("fused", [False, True], ids=["bn,relu", "bn+relu fused"])
-def test_sequential_matches_torch_train_and_eval(torch, backend, record_error, fused):
+@pytest.mark.parametrize("compiled", [False, True], ids=["plain", "compiled"])
+def test_sequential_matches_torch_train_and_eval(torch, backend, record_error, compiled):
     rng = np.random.default_rng(5)
     ours, theirs = small_net(rng), torch_small_net(torch)
-    if fused:  # the ReLU's work done inside the BatchNorm2d: same numbers
-        assert fuse_bn_relu(ours) == 1 and ours[1].relu
+    if compiled:  # the fast path, BatchNorm2d doing the ReLU's work: same numbers
+        ours = minitorch_cnn.compile(ours)
+        ours(np.zeros((2, 9, 8, 3)))
+        assert ours.fusion_counts()["bn_relu"] == 1
     theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
     tparams = dict(theirs.named_parameters())
     worst_fwd = worst_grad = 0.0

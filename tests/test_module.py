@@ -124,18 +124,6 @@ def test_parameter_grads_accumulate_over_two_backward_calls(rng, make, shape):
         np.testing.assert_allclose(p.grad, 2 * once[k], rtol=1e-12, err_msg=k)
 
 
-def test_conv_without_input_grad_returns_none_and_the_same_parameter_grads(rng):
-    a = nn.Conv2d(3, 4, 3, stride=2, padding=1, rng=rng, dtype=np.float64)
-    b = copy.deepcopy(a)
-    b.input_grad = False  # a first layer fed with data, as PyTorch skips it
-    x = rng.standard_normal((2, 5, 5, 3))
-    g = rng.standard_normal(a(x).shape)
-    b(x)
-    assert a.backward(g) is not None and b.backward(g) is None
-    np.testing.assert_array_equal(a.weight.grad, b.weight.grad)
-    np.testing.assert_array_equal(a.bias.grad, b.bias.grad)
-
-
 # ------------------------------------------------------------- state dict
 def test_state_dict_holds_parameters_and_buffers_as_copies():
     m = net()

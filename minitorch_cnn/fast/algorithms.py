@@ -1,53 +1,28 @@
-"""Which convolution algorithm the fast path runs for a shape: ``choose()``, by measurement.
+"""Which convolution algorithm the fast path runs for a shape, and why (measured).
 
-Every algorithm is exact (float64 parity with PyTorch in tests/test_fast_algorithms.py);
-they differ in speed only, so the rule below encodes what benchmarks/bench_conv.py
-measured (numbers in the docstring of ``choose``).
+``choose(x_shape, weight_shape, stride, padding)`` returns a new algorithm
+object (see fast/conv.py for the protocol). Every algorithm is exact (float64
+parity with PyTorch in tests/test_fast_algorithms.py); they differ in speed
+and memory only, so the rules encode measurements:
+
+* stride-1 3x3 convolutions: Winograd F(2x2, 3x3) (``winograd.py``), or on
+  maps of at most 2x2 pixels the dense form (``small_map.py``);
+* everything else: im2col + GEMM (the teaching layer's method), with the
+  im2col matrix rebuilt in backward instead of kept when O >= 128 and the
+  kernel is larger than 1x1: +1 % time there, much less memory; for the
+  seed's O = 64 layers rebuilding cost 12-30 % (docs/performance.md).
 """
-from .. import kernels
 from ._workspace import pair
+from .im2col import Im2colGemm
 from .small_map import DenseSmallMap
 from .winograd import Winograd2x2
 
-
-class Im2colGemm:
-    """Placeholder for the fast path's im2col + GEMM (minitorch_cnn/fast/conv.py)."""
-
-    name = "im2col"
-
-    def __init__(self, stride=1, padding=0):
-        self.stride, self.padding = pair(stride), pair(padding)
-
-    @staticmethod
-    def applies(x_shape, weight_shape, stride, padding):
-        return True
-
-    def forward(self, x, w):
-        k = w.shape[0]
-        cols = kernels.im2col(x, *w.shape[2:], *self.stride, *self.padding)
-        w_col = w.transpose(0, 2, 3, 1).reshape(k, -1).T
-        return self._shape(cols @ w_col, x.shape, w.shape), (x.shape, cols, w_col)
-
-    def _shape(self, y, x_shape, w_shape):
-        (kh, kw), (sh, sw), (ph, pw) = w_shape[2:], self.stride, self.padding
-        oh, ow = kernels.out_size(x_shape[1], kh, sh, ph), kernels.out_size(x_shape[2], kw, sw, pw)
-        return y.reshape(x_shape[0], oh, ow, w_shape[0])
-
-    def backward(self, g, saved, w, need_dx):
-        x_shape, cols, w_col = saved
-        k, c, kh, kw = w.shape
-        g2 = g.reshape(-1, k)
-        dw = (g2.T @ cols).reshape(k, kh, kw, c).transpose(0, 3, 1, 2)
-        if not need_dx:
-            return None, dw
-        return kernels.col2im(g2 @ w_col.T, x_shape, kh, kw, *self.stride, *self.padding), dw
-
-
-ALGORITHMS = {cls.name: cls for cls in (Im2colGemm, Winograd2x2, DenseSmallMap)}
+ALGORITHMS = {"im2col+gemm": Im2colGemm, Winograd2x2.name: Winograd2x2,
+              DenseSmallMap.name: DenseSmallMap}
 
 
 def choose(x_shape, weight_shape, stride, padding):
-    """The algorithm class for a convolution: x (N, H, W, C), weight (K, C, kh, kw).
+    """The algorithm for a convolution: x (N, H, W, C), weight (K, C, kh, kw).
 
     * a 3x3 stride-1 convolution on a map of at most 4 pixels: ``DenseSmallMap``
       (the seed's layer3/layer4 at 2x2: every block of the dense weight is a
@@ -80,11 +55,12 @@ def choose(x_shape, weight_shape, stride, padding):
     im2col's 5.9 ms at batch 128 -- BLAS's microkernel beats a serial loop even
     at 12 taps).
     """
-    (kh, kw), (sh, sw) = tuple(weight_shape[2:]), pair(stride)
-    if (kh, kw) == (3, 3) and (sh, sw) == (1, 1):
-        if x_shape[1] * x_shape[2] <= 4 and DenseSmallMap.applies(x_shape, weight_shape, stride,
-                                                                   padding):
-            return DenseSmallMap
-        if Winograd2x2.applies(x_shape, weight_shape, stride, padding):
-            return Winograd2x2
-    return Im2colGemm
+    out_channels, _, kh, kw = weight_shape
+    stride, padding = pair(stride), pair(padding)
+    args = (x_shape, weight_shape, stride, padding)
+    if (kh, kw) == (3, 3) and stride == (1, 1):
+        if x_shape[1] * x_shape[2] <= 4 and DenseSmallMap.applies(*args):
+            return DenseSmallMap(*args)
+        if Winograd2x2.applies(*args):
+            return Winograd2x2(*args)
+    return Im2colGemm(*args, recompute=kh * kw > 1 and out_channels >= 128)

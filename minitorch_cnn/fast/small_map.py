@@ -30,7 +30,7 @@ class DenseSmallMap:
 
     name = "dense-small-map"
 
-    def __init__(self, stride=1, padding=1):
+    def __init__(self, x_shape, weight_shape, stride, padding):
         self.stride, self.padding = pair(stride), pair(padding)
         self.workspace = Workspace(self.name)
         self._pairs, self._zeroed = {}, None

@@ -43,7 +43,7 @@ class Winograd2x2:
     name = "winograd-2x2"
     CHUNK_BYTES = 256 << 20
 
-    def __init__(self, stride=1, padding=1):
+    def __init__(self, x_shape, weight_shape, stride, padding):
         self.stride, self.padding = pair(stride), pair(padding)
         self.workspace = SHARED_WORKSPACE
 

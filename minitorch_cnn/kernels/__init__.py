@@ -118,6 +118,11 @@ def channel_stats(x):
     return _active.channel_stats(x)
 
 
+def channel_sum(a):
+    """Per-channel sum of a (..., C), accumulated in float64, in a's dtype."""
+    return _active.channel_sum(a)
+
+
 def scale_shift(x, scale, shift, relu=False):
     """x * scale + shift per channel, then max(., 0) if relu (BatchNorm [+ ReLU] forward)."""
     return _active.scale_shift(x, scale, shift, relu)

@@ -5,7 +5,7 @@ runs along a contiguous run of channels (in im2col/col2im, along a whole run
 of ``(kernel column, channel)`` values, contiguous both in the image and in the
 patch row). Loops index multi-dimensional arrays from zero up (``a[b, i, t]``
 for ``t in range(n)``) rather than through 1-D offsets: that is the form LLVM
-turns into vector instructions (measured 2-3x faster for im2col/col2im).
+turns into vector instructions (docs/performance.md has the measurements).
 
 The elementwise work is fused into as few passes over memory as the maths
 allows: BatchNorm statistics in one pass (float64 sums); normalise + affine
@@ -25,9 +25,11 @@ compiled version per dtype, no strided variants), for the elementwise kernels
 views NHWC arrays as 2-D ``(pixels, channels)``, and allocates the outputs,
 which the kernel fills. NumPy allocates them, not Numba, on purpose: NumPy asks
 the OS for huge pages for large arrays (``madvise``), Numba's allocator does
-not, and the first touch of every 4 KiB page is a page fault. Measured here for
-a 425 MB im2col matrix (FastNet's first 3x3 conv, batch 512): 167 ms with the
-array made inside the kernel, 33 ms with it made by NumPy.
+not, and the first touch of every 4 KiB page is a page fault (docs/performance.md,
+"Memory", has the measurement).
+
+Each kernel's docstring or comment names the formula of ``reference.py`` it
+computes; the tests (tests/test_kernels.py) prove every pair equal.
 """
 import numba
 import numpy as np
@@ -43,6 +45,7 @@ _jit = numba.njit(cache=True, nogil=True)
 # horizontally, that run is one contiguous run of the image row too.
 @_jit
 def _im2col(x, kh, kw, sh, sw, ph, pw, cols):
+    """reference.im2col: cols[n, i, j, p, q*C + c] = x_pad[n, i*sh + p, j*sw + q, c]."""
     n, h, w, c = x.shape
     oh, ow, run = cols.shape[1], cols.shape[2], kw * c
     xr = x.reshape(n, h, w * c)
@@ -70,6 +73,7 @@ def _im2col(x, kh, kw, sh, sw, ph, pw, cols):
 
 @_jit
 def _col2im(patches, kh, kw, sh, sw, ph, pw, dx):
+    """reference.col2im, im2col's loop turned around: dx_pad[...] += patches[...]."""
     n, h, w, c = dx.shape
     oh, ow, run = patches.shape[1], patches.shape[2], kw * c
     dxr = dx.reshape(n, h, w * c)
@@ -118,6 +122,7 @@ def col2im(cols, x_shape, kh, kw, sh, sw, ph, pw):
 # ----------------------------------------------------------------- pooling
 @_jit
 def _maxpool_forward(x, kh, kw, sh, sw, ph, pw, out, arg):
+    """reference.maxpool_forward: out = max over the window, arg = row * W + col of it."""
     n, h, w, c = x.shape
     oh, ow = out.shape[1], out.shape[2]
     for b in range(n):
@@ -142,6 +147,7 @@ def _maxpool_forward(x, kh, kw, sh, sw, ph, pw, out, arg):
 
 @_jit
 def _maxpool_backward(grad_out, argmax, dx):
+    """reference.maxpool_backward: dx[argmax] += grad_out (overlapping winners add up)."""
     n, oh, ow, c = grad_out.shape
     for b in range(n):
         for i in range(oh):
@@ -152,6 +158,7 @@ def _maxpool_backward(grad_out, argmax, dx):
 
 @_jit
 def _avgpool_forward(x, kh, kw, sh, sw, ph, pw, out):
+    """reference.avgpool_forward: out = sum over the window / (kh kw), padding as 0."""
     n, h, w, c = x.shape
     oh, ow = out.shape[1], out.shape[2]
     inv = 1.0 / (kh * kw)
@@ -172,6 +179,7 @@ def _avgpool_forward(x, kh, kw, sh, sw, ph, pw, out):
 
 @_jit
 def _avgpool_backward(grad_out, kh, kw, sh, sw, ph, pw, dx):
+    """reference.avgpool_backward: every pixel of a window += grad_out / (kh kw)."""
     n, oh, ow, c = grad_out.shape
     h, w = dx.shape[1], dx.shape[2]
     inv = 1.0 / (kh * kw)
@@ -225,6 +233,7 @@ def avgpool_backward(grad_out, x_shape, kh, kw, sh, sw, ph, pw):
 # ------------------------------------------------------- BatchNorm (+ ReLU)
 @_jit
 def _channel_stats(x):
+    """reference.channel_stats: mean = sum x / M, var = sum (x - mean)^2 / M per channel."""
     m, c = x.shape
     # one pass, shifted by the first row and summed in float64: no cancellation
     # trouble for data whose mean is large compared with its spread
@@ -247,7 +256,18 @@ def _channel_stats(x):
 
 
 @_jit
+def _channel_sum(x, s):
+    """reference.channel_sum: s[c] = sum over rows of x[:, c], in float64."""
+    m, c = x.shape
+    for r in range(m):
+        v = x[r]
+        for ch in range(c):
+            s[ch] += v[ch]
+
+
+@_jit
 def _scale_shift(x, scale, shift, relu, y):
+    """reference.scale_shift: y = x scale + shift [then max(y, 0)], one pass."""
     m, c = x.shape
     for r in range(m):
         v = x[r]
@@ -262,6 +282,10 @@ def _scale_shift(x, scale, shift, relu, y):
 
 @_jit
 def _batchnorm_backward(g, x, mean, inv_std, scale, shift, relu, training, dx):
+    """reference.batchnorm_backward in two passes: the sums dbeta = sum G and
+    sum G (x - mean) = dgamma / inv_std, then dx = scale G - scale dbeta / M
+    - scale inv_std^2 (x - mean) sum G (x - mean) / M (the same formula with
+    x_hat expanded), summing dx on the way for a folded bias."""
     m, c = x.shape
     zero = g.dtype.type(0)
     sg = np.zeros(c, dtype=np.float64)       # sum of g         -> dbeta
@@ -311,6 +335,14 @@ def channel_stats(x):
     return _channel_stats(_rows(x))
 
 
+def channel_sum(a):
+    """Per-channel sum of a (..., C) over all other axes, accumulated in float64."""
+    rows = _rows(a)
+    s = np.zeros(rows.shape[1], dtype=np.float64)
+    _channel_sum(rows, s)
+    return s.astype(a.dtype)
+
+
 def scale_shift(x, scale, shift, relu=False):
     """y = x * scale + shift per channel, then max(y, 0) if relu (BatchNorm [+ ReLU])."""
     rows = _rows(x)
@@ -333,6 +365,7 @@ def batchnorm_backward(grad_out, x, mean, inv_std, scale, shift, relu=False, tra
 # ------------------------------------------------------------------- ReLU
 @_jit
 def _relu_backward(g, y, out):
+    """reference.relu_backward: out = g where y > 0, else 0."""
     zero = g.dtype.type(0)
     for t in range(g.size):
         out[t] = g[t] if y[t] > 0 else zero
@@ -347,13 +380,14 @@ def relu_backward(grad_out, y):
 
 
 __all__ = ["im2col", "col2im", "maxpool_forward", "maxpool_backward", "avgpool_forward",
-           "avgpool_backward", "channel_stats", "scale_shift", "batchnorm_backward",
+           "avgpool_backward", "channel_stats", "channel_sum", "scale_shift", "batchnorm_backward",
            "relu_backward"]
 
 
 # ------------------------------------------------------------------- SGD
 @_jit
 def _sgd_momentum_update(p, g, buf, h, nesterov):
+    """reference.sgd_momentum_update's equations, element by element in one pass."""
     lr, mu, keep, wd = h[0], h[1], h[2], h[3]   # all in p's dtype
     for i in range(p.size):
         d = p[i] * wd + g[i]

@@ -30,19 +30,29 @@ def im2col(x, kh, kw, sh, sw, ph, pw):
     """Unfold x (N, H, W, C) into rows of patches: (N*OH*OW, KH*KW*C).
 
     Row ``(n, oh, ow)`` holds the window at that output position, ordered
-    (kernel row, kernel column, channel), which matches a weight reshaped
-    from PyTorch's (O, C, KH, KW) to (KH, KW, C, O).
+    (kernel row i, kernel column j, channel), which matches a weight reshaped
+    from PyTorch's (O, C, KH, KW) to (KH, KW, C, O). For each kernel offset
+    (i, j), one strided slice of the padded image fills that offset of every
+    patch at once:  patches[n, oh, ow, i, j, :] = x_pad[n, oh*sh + i, ow*sw + j, :].
+    col2im below is the same loop with ``=`` turned around into ``+=``.
     """
-    win = windows(x, kh, kw, sh, sw, ph, pw)
-    n, oh, ow = win.shape[:3]
-    return win.reshape(n * oh * ow, kh * kw * x.shape[3])
+    n, h, w, c = x.shape
+    oh, ow = out_size(h, kh, sh, ph), out_size(w, kw, sw, pw)
+    xp = np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
+    patches = np.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            patches[:, :, :, i, j, :] = xp[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :]
+    return patches.reshape(n * oh * ow, kh * kw * c)
 
 
 def col2im(cols, x_shape, kh, kw, sh, sw, ph, pw):
-    """The adjoint of im2col: add every patch row back onto the image it came from.
+    """The adjoint of im2col: add every patch back onto the image it came from.
 
-    ``cols`` is (N*OH*OW, KH*KW*C); returns (N, H, W, C). Where windows
-    overlap, their contributions add up.
+    ``cols`` is (N*OH*OW, KH*KW*C); returns (N, H, W, C). The mirror of
+    im2col, line for line:  x_pad[n, oh*sh + i, ow*sw + j, :] += patches[n, oh, ow, i, j, :],
+    so where windows overlap their contributions add up, and the padding's
+    share is cut off at the end.
     """
     n, h, w, c = x_shape
     oh, ow = out_size(h, kh, sh, ph), out_size(w, kw, sw, pw)
@@ -110,12 +120,17 @@ def channel_stats(x):
     return mean.astype(x.dtype), var.astype(x.dtype)
 
 
+def channel_sum(a):
+    """Per-channel sum of a (..., C) over every other axis, accumulated in float64."""
+    return a.reshape(-1, a.shape[-1]).sum(axis=0, dtype=np.float64).astype(a.dtype)
+
+
 def scale_shift(x, scale, shift, relu=False):
     """y = x * scale + shift per channel, then max(y, 0) if relu.
 
-    With scale = gamma / sqrt(var + eps) and shift = beta - mean * scale this
-    is BatchNorm's normalise-and-affine, and with relu=True also the ReLU
-    that follows it.
+    BatchNorm's y = gamma x_hat + beta with x_hat = (x - mean) inv_std, folded
+    into one multiply-add: scale = gamma inv_std, shift = beta - mean scale;
+    relu=True also does the ReLU that follows it (the fast path's fusion).
     """
     y = x * scale + shift
     if relu:
@@ -124,29 +139,26 @@ def scale_shift(x, scale, shift, relu=False):
 
 
 def batchnorm_backward(grad_out, x, mean, inv_std, scale, shift, relu=False, training=True):
-    """Backward of y = [relu](scale_shift(x)) for BatchNorm -> (dx, dgamma, dbeta, dx_sum).
+    """BatchNorm2d.backward's formula on (x, its statistics) -> (dx, dgamma, dbeta, dx_sum).
 
-    With the ReLU fused, its mask is recomputed from x: g = grad * [x scale + shift > 0].
-    Then, over the M = x.size / C values of each channel, x_hat = (x - mean) * inv_std:
-      dbeta = sum g,   dgamma = sum g x_hat,
-      dx = scale * (g - (dbeta + x_hat dgamma) / M)   in training,
-      dx = scale * g                                   in eval (constant statistics).
-    dx_sum (dx summed per channel) is the gradient of a bias added just before
-    the BatchNorm (a folded convolution bias).
+    With M values per channel, x_hat = (x - mean) inv_std, scale = gamma inv_std:
+      dbeta = sum G,   dgamma = sum G x_hat,
+      dx = scale / M * (M G - dbeta - x_hat dgamma)    in training,
+      dx = scale G                                     in eval (constant statistics).
+    For the fast path's fusions: relu=True first applies the following ReLU's
+    backward, G = grad_out [x scale + shift > 0]; dx_sum = sum dx is the
+    gradient of a bias added just before the BatchNorm (a folded conv bias).
     """
-    g = grad_out
-    if relu:
-        g = np.where(x * scale + shift > 0, grad_out, 0).astype(grad_out.dtype, copy=False)
-    axes = tuple(range(x.ndim - 1))
+    g = np.where(x * scale + shift > 0, grad_out, 0) if relu else grad_out
     x_hat = (x - mean) * inv_std
-    dbeta = g.sum(axis=axes, dtype=np.float64).astype(g.dtype)
-    dgamma = (g * x_hat).sum(axis=axes, dtype=np.float64).astype(g.dtype)
+    dbeta = channel_sum(g)
+    dgamma = channel_sum(g * x_hat)
     if training:
         m = g.size // g.shape[-1]
-        dx = scale * (g - (dbeta + x_hat * dgamma) / m)
+        dx = scale / m * (m * g - dbeta - x_hat * dgamma)
     else:
-        dx = g * scale
-    return dx, dgamma, dbeta, dx.sum(axis=axes, dtype=np.float64).astype(g.dtype)
+        dx = scale * g
+    return dx, dgamma, dbeta, channel_sum(dx)
 
 
 def relu_backward(grad_out, y):

@@ -24,7 +24,7 @@ Blocks here:
 import numpy as np
 
 from ..nn import BatchNorm2d, Conv2d, Module, ReLU, Sequential
-from ..nn._checks import check_grad, check_input
+from ..nn._checks import Cache, check_grad, check_input
 
 
 # --------------------------------------------------------------------- seed
@@ -171,11 +171,11 @@ class ShortcutA(Module):
         sub = x[:, ::s, ::s, :]
         y = np.zeros(sub.shape[:3] + (self.out_channels,), dtype=x.dtype)
         y[..., lo:lo + self.in_channels] = sub
-        self._cache = (y.shape, x.shape)
+        self._cache = Cache(y.shape, x_shape=x.shape)
         return y
 
     def backward(self, grad_out):
-        (x_shape,) = check_grad(self, grad_out)
+        x_shape = check_grad(self, grad_out).x_shape
         s, lo = self.stride, self.pad_before
         dx = np.zeros(x_shape, dtype=grad_out.dtype)
         dx[:, ::s, ::s, :] = grad_out[..., lo:lo + self.in_channels]

@@ -55,7 +55,23 @@ class CifarResNet(Chain):
         self.fc = Linear(64, num_classes, dtype=dtype, rng=rng)
         kaiming_normal_conv_(self, rng)
 
+    def forward(self, x):
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer1(x)
+        x = self.layer2(x)
+        x = self.layer3(x)
+        x = self.flatten(self.avgpool(x))
+        return self.fc(x)
+
+    def backward(self, grad_out):
+        g = self.avgpool.backward(self.flatten.backward(self.fc.backward(grad_out)))
+        g = self.layer3.backward(g)
+        g = self.layer2.backward(g)
+        g = self.layer1.backward(g)
+        return self.conv1.backward(self.bn1.backward(self.relu.backward(g)))
+
     def stages(self):
+        """The data flow of ``forward`` as a list (read by interop; a test checks the two agree)."""
         return (self.conv1, self.bn1, self.relu, self.layer1, self.layer2, self.layer3,
                 self.avgpool, self.flatten, self.fc)
 

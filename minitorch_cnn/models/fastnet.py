@@ -118,7 +118,25 @@ class FastNet(Chain):
                 if isinstance(m, BatchNorm2d):
                     m.weight.requires_grad = False
 
+    def forward(self, x):
+        x = self.stem(x)
+        x = self.block1(x)
+        x = self.block2(x)
+        x = self.block3(x)
+        x = self.flatten(self.pool(x))
+        x = self.fc(x)
+        return self.scale(x) if self.logit_scale != 1.0 else x
+
+    def backward(self, grad_out):
+        g = self.scale.backward(grad_out) if self.logit_scale != 1.0 else grad_out
+        g = self.pool.backward(self.flatten.backward(self.fc.backward(g)))
+        g = self.block3.backward(g)
+        g = self.block2.backward(g)
+        g = self.block1.backward(g)
+        return self.stem.backward(g)
+
     def stages(self):
+        """The data flow of ``forward`` as a list (read by interop; a test checks the two agree)."""
         head = (self.scale,) if self.logit_scale != 1.0 else ()
         return (self.stem, self.block1, self.block2, self.block3, self.pool, self.flatten,
                 self.fc) + head

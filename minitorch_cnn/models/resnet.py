@@ -64,7 +64,25 @@ class ResNet(Chain):
         self.fc = Linear(512 * block.expansion, num_classes, dtype=dtype, rng=rng)
         kaiming_normal_conv_(self, rng)
 
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer1(x)
+        x = self.layer2(x)
+        x = self.layer3(x)
+        x = self.layer4(x)
+        x = self.flatten(self.avgpool(x))
+        return self.fc(x)
+
+    def backward(self, grad_out):
+        g = self.avgpool.backward(self.flatten.backward(self.fc.backward(grad_out)))
+        g = self.layer4.backward(g)
+        g = self.layer3.backward(g)
+        g = self.layer2.backward(g)
+        g = self.layer1.backward(g)
+        return self.conv1.backward(self.bn1.backward(self.relu.backward(self.maxpool.backward(g))))
+
     def stages(self):
+        """The data flow of ``forward`` as a list (read by interop; a test checks the two agree)."""
         return (self.conv1, self.bn1, self.relu, self.maxpool, self.layer1, self.layer2,
                 self.layer3, self.layer4, self.avgpool, self.flatten, self.fc)
 

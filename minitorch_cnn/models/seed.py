@@ -71,7 +71,26 @@ class ResNet50_layer4(Chain):  # noqa: N801 -- the seed's name
         self.avgpool = AvgPool2d((1, 1), stride=2)
         self.flatten = Flatten()  # the seed's x.view(x.size(0), -1); no parameters
 
+    def forward(self, x):
+        x = self.layer1(x)
+        x = self.layer2(x)
+        x = self.layer3(x)
+        x = self.layer4(x)
+        x = self.avgpool(x)
+        x = self.flatten(x)          # the seed's x.view(x.size(0), -1)
+        return self.fc(x)
+
+    def backward(self, grad_out):
+        g = self.fc.backward(grad_out)
+        g = self.flatten.backward(g)
+        g = self.avgpool.backward(g)
+        g = self.layer4.backward(g)
+        g = self.layer3.backward(g)
+        g = self.layer2.backward(g)
+        return self.layer1.backward(g)
+
     def stages(self):
+        """The data flow of ``forward`` as a list (read by interop; a test checks the two agree)."""
         return (self.layer1, self.layer2, self.layer3, self.layer4, self.avgpool,
                 self.flatten, self.fc)
 

@@ -12,8 +12,9 @@ def pair(value, name, layer):
     raise TypeError(f"{layer}: {name} must be an int or a pair of ints, got {value!r}")
 
 
-def check_input(layer, x, ndim, channels=None, dtype=None):
-    """Check that x is a floating array of rank `ndim` (last axis = channels, NHWC).
+def check_input(layer, x, ndim=None, channels=None, dtype=None):
+    """Check that x is a floating numpy array of rank `ndim` (any rank if None; NHWC: the
+    last axis holds the channels).
 
     `layer` is the layer object, named in every message; `dtype` (if given) is
     the dtype of the layer's parameters, which the input must match.
@@ -21,10 +22,10 @@ def check_input(layer, x, ndim, channels=None, dtype=None):
     name = type(layer).__name__
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name}: expected a numpy array, got {type(x).__name__}")
-    if x.dtype.kind != "f":
+    if x.dtype not in (np.float32, np.float64):
         raise TypeError(f"{name}: expected a floating-point input (float32 or float64), "
                         f"got dtype {x.dtype}")
-    if x.ndim != ndim:
+    if ndim is not None and x.ndim != ndim:
         what = "a 4-D NHWC input (batch, height, width, channels)" if ndim == 4 \
             else f"a {ndim}-D input"
         hint = " (add a Flatten before it)" if ndim == 2 and x.ndim == 4 else ""
@@ -41,24 +42,43 @@ def check_input(layer, x, ndim, channels=None, dtype=None):
                         f"dtype {dtype}; cast one of them (e.g. model.to(np.{x.dtype}))")
 
 
+class Cache:
+    """What a forward keeps for its backward: ``Cache(y.shape, x=x, cols=cols)``.
+
+    ``out_shape`` is the output's shape, which the upstream gradient must have;
+    every other value is an attribute named by the layer (``cache.cols``).
+    """
+
+    def __init__(self, out_shape, **saved):
+        self.out_shape = tuple(out_shape)
+        self.__dict__.update(saved)
+
+    def __repr__(self):
+        return "Cache(" + ", ".join(self.__dict__) + ")"
+
+
 def check_grad(layer, grad_out):
     """Validate grad_out against what forward cached, hand the cache over and free it.
 
-    Every layer's forward stores ``layer._cache = (output_shape, *saved)``;
-    backward consumes it (so its memory is released right after use) and
-    receives ``saved``.
+    Every layer's forward stores ``layer._cache = Cache(y.shape, ...)``;
+    backward takes it back with ``cache = check_grad(self, grad_out)`` (so its
+    memory is released right after use): a gradient of another shape, a
+    second backward or a backward before any forward is a clear error.
     """
     name = type(layer).__name__
-    if layer._cache is None:
+    cache = layer._cache
+    if cache is None:
         raise RuntimeError(f"{name}.backward called before forward (nothing cached; "
                            "each forward allows one backward)")
-    out_shape, *saved = layer._cache
-    if not isinstance(grad_out, np.ndarray) or grad_out.shape != tuple(out_shape):
+    if not isinstance(grad_out, np.ndarray) or grad_out.shape != cache.out_shape:
         got = grad_out.shape if isinstance(grad_out, np.ndarray) else type(grad_out).__name__
         raise ValueError(f"{name}.backward: expected a gradient of the output's shape "
-                         f"{tuple(out_shape)}, got {got}")
+                         f"{cache.out_shape}, got {got}")
+    if grad_out.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name}.backward: expected a float32 or float64 gradient, "
+                        f"got dtype {grad_out.dtype}")
     layer._cache = None
-    return saved
+    return cache
 
 
 def check_window(layer, size, k, s, p, axis):

@@ -1,7 +1,7 @@
 """Linear, Flatten and Scale: the classifier head."""
 import numpy as np
 
-from ._checks import check_grad, check_input
+from ._checks import Cache, check_grad, check_input
 from .init import uniform_fan_in
 from .module import Module, Parameter
 
@@ -27,12 +27,12 @@ class Linear(Module):
         y = x @ self.weight.data.T
         if self.bias is not None:
             y += self.bias.data
-        self._cache = (y.shape, x)
+        self._cache = Cache(y.shape, x=x)
         return y
 
     def backward(self, grad_out):
-        (x,) = check_grad(self, grad_out)
-        self.weight.grad += grad_out.T @ x
+        cache = check_grad(self, grad_out)
+        self.weight.grad += grad_out.T @ cache.x
         if self.bias is not None:
             self.bias.grad += grad_out.sum(axis=0)
         return grad_out @ self.weight.data
@@ -59,11 +59,11 @@ class Flatten(Module):
             got = x.shape if isinstance(x, np.ndarray) else type(x).__name__
             raise ValueError(f"Flatten: expected a 4-D NHWC or a 2-D input, got {got}")
         y = x if x.ndim == 2 else x.transpose(0, 3, 1, 2).reshape(x.shape[0], -1)
-        self._cache = (y.shape, x.shape)
+        self._cache = Cache(y.shape, x_shape=x.shape)
         return y
 
     def backward(self, grad_out):
-        (x_shape,) = check_grad(self, grad_out)
+        x_shape = check_grad(self, grad_out).x_shape
         if len(x_shape) == 2:
             return grad_out
         n, h, w, c = x_shape
@@ -84,10 +84,8 @@ class Scale(Module):
         self._cache = None
 
     def forward(self, x):
-        if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
-            got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
-            raise TypeError(f"Scale: expected a floating-point numpy array, got {got}")
-        self._cache = (x.shape,)
+        check_input(self, x)
+        self._cache = Cache(x.shape)
         return x * x.dtype.type(self.factor)
 
     def backward(self, grad_out):

@@ -1,6 +1,7 @@
 """Softmax cross-entropy, with optional label smoothing."""
 import numpy as np
 
+from ._checks import Cache
 from .module import Module
 
 
@@ -32,13 +33,13 @@ class CrossEntropyLoss(Module):
         q = np.full_like(logits, self.label_smoothing / k)
         q[np.arange(n), targets] += 1.0 - self.label_smoothing
         total = -(q * log_p).sum()
-        self._cache = (np.exp(log_p), q)
+        self._cache = Cache((), p=np.exp(log_p), q=q)    # softmax and the smoothed targets
         return float(total / n if self.reduction == "mean" else total)
 
     def backward(self, grad=1.0):
         if self._cache is None:
             raise RuntimeError("CrossEntropyLoss.backward called before forward (nothing cached)")
-        p, q = self._cache
+        p, q = self._cache.p, self._cache.q
         self._cache = None
         scale = grad / p.shape[0] if self.reduction == "mean" else grad
         return (p - q) * np.asarray(scale, dtype=p.dtype)

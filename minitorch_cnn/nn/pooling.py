@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import kernels
-from ._checks import check_grad, check_input, check_window, pair
+from ._checks import Cache, check_grad, check_input, check_window, pair
 from .module import Module
 
 
@@ -44,12 +44,12 @@ class MaxPool2d(_Pool2d):
     def forward(self, x):
         window = self._check(x)
         y, argmax = kernels.maxpool_forward(x, *window)
-        self._cache = (y.shape, x.shape, argmax)
+        self._cache = Cache(y.shape, x_shape=x.shape, argmax=argmax)
         return y
 
     def backward(self, grad_out):
-        x_shape, argmax = check_grad(self, grad_out)
-        return kernels.maxpool_backward(grad_out, argmax, x_shape)
+        cache = check_grad(self, grad_out)
+        return kernels.maxpool_backward(grad_out, cache.argmax, cache.x_shape)
 
 
 class AvgPool2d(_Pool2d):
@@ -64,12 +64,12 @@ class AvgPool2d(_Pool2d):
     def forward(self, x):
         window = self._check(x)
         y = kernels.avgpool_forward(x, *window)
-        self._cache = (y.shape, x.shape, window)
+        self._cache = Cache(y.shape, x_shape=x.shape, window=window)
         return y
 
     def backward(self, grad_out):
-        x_shape, window = check_grad(self, grad_out)
-        return kernels.avgpool_backward(grad_out, x_shape, *window)
+        cache = check_grad(self, grad_out)
+        return kernels.avgpool_backward(grad_out, cache.x_shape, *cache.window)
 
 
 class AdaptiveAvgPool2d(Module):
@@ -99,11 +99,11 @@ class AdaptiveAvgPool2d(Module):
         for i, (r0, r1) in enumerate(rows):
             for j, (c0, c1) in enumerate(cols):
                 y[:, i, j, :] = x[:, r0:r1, c0:c1, :].mean(axis=(1, 2))
-        self._cache = (y.shape, x.shape)
+        self._cache = Cache(y.shape, x_shape=x.shape)
         return y
 
     def backward(self, grad_out):
-        (x_shape,) = check_grad(self, grad_out)
+        x_shape = check_grad(self, grad_out).x_shape
         dx = np.zeros(x_shape, dtype=grad_out.dtype)
         rows, cols = self._bins(*x_shape[1:3])
         for i, (r0, r1) in enumerate(rows):

@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import data as D
 from .. import models, nn, optim
+from ..fast import compile as compile_model
 from .checkpoint import load_checkpoint, save_checkpoint
 
 
@@ -69,6 +70,7 @@ class TrainConfig:
     max_steps: int = 0                 # stop after this many steps in all (0: no limit)
     eval_batch_size: int = 500
     progress: bool = None              # progress bar; default: when stderr is a terminal
+    compile: bool = True               # train through minitorch_cnn.compile (the fast path)
 
     @classmethod
     def from_dict(cls, d):
@@ -99,20 +101,6 @@ PRESETS = {
                          label_smoothing=0.2, augment=True, crop_padding=2, tta=True,
                          val_split=5000),
 }
-
-
-def speed_up(model, stem_first=False):
-    """Switch on the optimisations that leave results and state_dict unchanged.
-
-    BatchNorm2d does the work of the ReLU after it and of the convolution bias
-    before it (see nn/normalization.py), and, for a registry model whose first
-    convolution sees the data (``stem_first``), that convolution skips the
-    input gradient nobody uses.
-    """
-    nn.fuse_bn_relu(model)
-    nn.fold_conv_bias(model)
-    if stem_first:
-        next(m for m in model.modules() if isinstance(m, nn.Conv2d)).input_grad = False
 
 
 def load_datasets(cfg):
@@ -231,7 +219,8 @@ class Trainer:
         self.model = model if model is not None else models.get_model(
             cfg.model, num_classes=len(self.classes), rng=np.random.default_rng(cfg.seed))
         prepare_model(self.model, cfg, self.train_loader.dataset, self.eval_loader.transform)
-        speed_up(self.model, stem_first=model is None)
+        # the fast path (minitorch_cnn.fast) on the same Parameters, or the plain layers
+        self.net = compile_model(self.model, input_grad=False) if cfg.compile else self.model
         self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         self.optimizer = self._optimizer()
         self.steps_per_epoch = len(self.train_loader)
@@ -272,11 +261,11 @@ class Trainer:
 
     # ----------------------------------------------------------- training
     def train_step(self, x, y):
-        logits = self.model(x)
+        logits = self.net(x)
         loss = self.criterion(logits, y)
         if not math.isfinite(loss):
             return loss, logits
-        self.model.backward(self.criterion.backward())
+        self.net.backward(self.criterion.backward())
         self.optimizer.step()
         self.scheduler.step()
         self.model.zero_grad()
@@ -353,7 +342,7 @@ class Trainer:
                      f"steps, {seen / seconds:.0f} images/s")
 
     def _end_epoch(self, seconds, seen, losses, correct):
-        acc, _, _ = evaluate(self.model, self.eval_loader, tta=self.cfg.tta)
+        acc, _, _ = evaluate(self.net, self.eval_loader, tta=self.cfg.tta)
         row = {"epoch": self.epoch + 1, "train_loss": float(np.mean(losses)) if losses else None,
                "train_acc": 100.0 * correct / max(seen, 1), f"{self.eval_name}_acc": acc,
                "lr": self.optimizer.lr, "seconds": seconds, "images_per_s": seen / seconds}
@@ -367,7 +356,7 @@ class Trainer:
 
     def final_report(self):
         """The seed's closing line, on the evaluation split."""
-        acc, per_class, _ = evaluate(self.model, self.eval_loader, tta=self.cfg.tta)
+        acc, per_class, _ = evaluate(self.net, self.eval_loader, tta=self.cfg.tta)
         self.log(f"Accuracy of the model on the {self.eval_name} images: {acc:.2f} %")
         return acc, per_class
 

@@ -1,0 +1,70 @@
+"""The fast path's Conv2d: the teaching layer's maths through a per-shape algorithm.
+
+An algorithm is an object with ``name``, ``applies(x_shape, weight_shape,
+stride, padding)`` (a static method), ``forward(x, w) -> (y, saved)`` (y
+without the bias) and ``backward(g, saved, w, need_dx) -> (dx or None, dw)``,
+made once per layer and input shape (so it may keep workspaces between
+steps). :func:`minitorch_cnn.fast.algorithms.choose` picks one per shape.
+"""
+import numpy as np
+
+from ..nn._checks import Cache, check_grad, check_input, check_window
+from . import algorithms
+
+
+class FastConv2d:
+    """Runs an ``nn.Conv2d`` (its Parameters, its checks) through a chosen algorithm.
+
+    ``fold_bias``: the BatchNorm2d after it adds the bias (see FastBatchNorm2d);
+    ``input_grad=False``: a first layer fed with data returns no input gradient.
+    A frozen weight (``requires_grad = False``) gets no gradient, as in PyTorch.
+    """
+
+    def __init__(self, conv, fold_bias=False, input_grad=True):
+        self.conv, self.fold_bias, self.input_grad = conv, bool(fold_bias), bool(input_grad)
+        self.algorithms = {}   # input shape without the batch -> algorithm object
+        self._cache = None
+
+    def algorithm(self, x_shape):
+        key = tuple(x_shape[1:])
+        alg = self.algorithms.get(key)
+        if alg is None:
+            c = self.conv
+            alg = algorithms.choose(x_shape, c.weight.shape, c.stride, c.padding)
+            self.algorithms[key] = alg
+        return alg
+
+    def forward(self, x):
+        c = self.conv
+        check_input(c, x, 4, c.in_channels, c.weight.dtype)
+        for size, k, s, p, axis in zip(x.shape[1:3], c.kernel_size, c.stride, c.padding,
+                                       ("height", "width")):
+            check_window(c, size, k, s, p, axis)
+        alg = self.algorithm(x.shape)
+        y, saved = alg.forward(np.ascontiguousarray(x), c.weight.data)
+        if c.bias is not None and not self.fold_bias:
+            y += c.bias.data
+        self._cache = Cache(y.shape, alg=alg, saved=saved)
+        return y
+
+    def backward(self, grad_out):
+        cache = check_grad(self, grad_out)
+        c = self.conv
+        g = np.ascontiguousarray(grad_out)
+        dx = None
+        if self.input_grad or c.weight.requires_grad:
+            dx, dw = cache.alg.backward(g, cache.saved, c.weight.data, self.input_grad)
+            if c.weight.requires_grad:
+                c.weight.grad += dw
+        if c.bias is not None and not self.fold_bias:
+            g2 = g.reshape(-1, c.out_channels)
+            c.bias.grad += np.ones(len(g2), g2.dtype) @ g2      # column sums as a GEMV
+        return dx
+
+    def describe(self):
+        parts = sorted({a.name for a in self.algorithms.values()})
+        if self.fold_bias:
+            parts.append("bias added by the BatchNorm after it")
+        if not self.input_grad:
+            parts.append("no input gradient")
+        return ", ".join(parts)

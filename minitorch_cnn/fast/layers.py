@@ -1,0 +1,92 @@
+"""The fast path's BatchNorm2d and ReLU: the teaching layers' maths in fused kernels.
+
+Each class runs one teaching layer (its Parameters, buffers and checks) and
+is proven equal to it by tests/test_fast.py.
+"""
+import numpy as np
+
+from .. import kernels
+from ..nn._checks import Cache, check_grad, check_input
+
+
+class FastBatchNorm2d:
+    """``nn.BatchNorm2d`` as y = x * scale + shift in one pass, backward in two.
+
+    scale = gamma / sqrt(var + eps), shift = beta - mean * scale; only x is
+    kept, and backward recomputes x_hat from it (kernels.batchnorm_backward).
+    Two fusions, chosen by the planner:
+
+    * ``relu=True``: the ReLU after it is done here (y = max(x scale + shift, 0),
+      backward masks G by the same test); that ReLU becomes a pass-through;
+    * ``input_bias`` (the preceding Conv2d's bias Parameter, whose own add
+      is then skipped): the input is x + b, with mean mean(x) + b and the same
+      variance, so b changes only ``shift`` and the running mean, and
+      db = sum of dx.
+    """
+
+    def __init__(self, bn, relu=False, input_bias=None):
+        self.bn, self.relu, self.input_bias = bn, bool(relu), input_bias
+        self._cache = None
+
+    def forward(self, x):
+        bn = self.bn
+        check_input(bn, x, 4, bn.num_features, bn.weight.dtype)
+        b = 0.0 if self.input_bias is None else self.input_bias.data
+        if bn.training:
+            m = x.size // bn.num_features
+            if m < 2:
+                raise ValueError(f"BatchNorm2d: expected more than 1 value per channel when "
+                                 f"training, got input shape {x.shape}")
+            mean, var = kernels.channel_stats(x)                     # of x; x + b has mean + b
+            bn._update_running(mean + b, var, m)
+        else:
+            mean, var = bn.running_mean - b, bn.running_var
+        inv_std = (1.0 / np.sqrt(var + bn.eps)).astype(x.dtype, copy=False)
+        scale = bn.weight.data * inv_std
+        shift = bn.bias.data - mean * scale
+        y = kernels.scale_shift(x, scale, shift, self.relu)
+        self._cache = Cache(y.shape, x=x, mean=mean, inv_std=inv_std, scale=scale,
+                            shift=shift, training=bn.training)
+        return y
+
+    def backward(self, grad_out):
+        c = check_grad(self, grad_out)
+        dx, dgamma, dbeta, dx_sum = kernels.batchnorm_backward(
+            grad_out, c.x, c.mean, c.inv_std, c.scale, c.shift, self.relu, c.training)
+        self.bn.bias.grad += dbeta
+        self.bn.weight.grad += dgamma
+        if self.input_bias is not None:
+            self.input_bias.grad += dx_sum                           # d(x + b)/db = 1
+        return dx
+
+    def describe(self):
+        parts = ["scale-shift kernels"]
+        if self.relu:
+            parts.append("+ the ReLU after it")
+        if self.input_bias is not None:
+            parts.append("+ the convolution bias before it")
+        return " ".join(parts)
+
+
+class FastReLU:
+    """``nn.ReLU``; ``fused=True``: the BatchNorm2d before it already did the work."""
+
+    def __init__(self, relu, fused=False):
+        self.relu, self.fused = relu, bool(fused)
+        self._cache = None
+
+    def forward(self, x):
+        check_input(self.relu, x)
+        if self.fused:
+            return x
+        y = np.maximum(x, 0)
+        self._cache = Cache(y.shape, y=y)
+        return y
+
+    def backward(self, grad_out):
+        if self.fused:
+            return grad_out
+        return kernels.relu_backward(grad_out, check_grad(self, grad_out).y)
+
+    def describe(self):
+        return "done by the BatchNorm2d before it" if self.fused else "kernel backward"
