@@ -8,6 +8,7 @@ from minitorch_cnn.training import load_checkpoint
 SMALL = ["--model", "resnet8", "--synthetic-size", "120", "--batch-size", "50", "--epochs", "1",
          "--log-every", "1", "--no-progress"]
 FAST_EVAL = ["--val-split", "20"]  # evaluate on 20 held-out images, not the 2,000 test images
+VAL = ["--split", "val", *FAST_EVAL]
 
 
 def test_train_then_evaluate(tmp_path, capsys):
@@ -47,7 +48,7 @@ def test_plain_state_dict_needs_model(tmp_path, capsys):
     export_npz(get_model("resnet8", rng=np.random.default_rng(0)), path)
     assert main(["evaluate", str(path)]) == 2
     assert "--model" in capsys.readouterr().err
-    assert main(["evaluate", str(path), "--model", "resnet8", *FAST_EVAL]) == 0
+    assert main(["evaluate", str(path), "--model", "resnet8", *VAL]) == 0
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -64,3 +65,97 @@ def test_unknown_model_is_rejected_by_argparse(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--model", "resnet9000"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+# ------------------------------------------------- the command line from TrainConfig
+def test_every_setting_is_a_flag_with_its_type_default_and_rules():
+    import argparse
+    from dataclasses import fields
+
+    from minitorch_cnn.cli import build_parser
+    from minitorch_cnn.training import TrainConfig
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    actions = {a.dest: a for a in train._actions}
+    for f in fields(TrainConfig):
+        action = actions[f.name]
+        assert action.option_strings[0] == "--" + f.name.replace("_", "-")
+        assert action.default is None                       # "not given"
+        if f.type is bool:
+            assert isinstance(action, argparse.BooleanOptionalAction)
+        elif f.metadata.get("choices") is None:               # parsed to the field's type
+            value = "1" if f.metadata.get("le") == 1 else "7"
+            assert action.type(value) == f.type(value) and type(action.type(value)) is f.type
+        if f.default is not None:
+            assert f"(default {f.default})" in action.help, f.name
+        assert ("[may change on --resume]" in action.help) == bool(f.metadata.get("resume"))
+
+
+def test_a_new_setting_is_one_field():
+    """The scheme on a dataclass of its own: the flag, its type, range and choices."""
+    import argparse
+    from dataclasses import dataclass
+
+    from minitorch_cnn.cli import add_setting_arguments
+    from minitorch_cnn.training.trainer import setting
+
+    @dataclass
+    class Settings:
+        warmup_epochs: int = setting(2, "epochs of warm-up", ge=0, le=5)
+        mixup: bool = setting(False, "mix pairs of images")
+        colour: str = setting("rgb", "colour space", choices=("rgb", "yuv"))
+
+    p = argparse.ArgumentParser(exit_on_error=False)
+    add_setting_arguments(p, Settings)
+    args = p.parse_args(["--warmup-epochs", "3", "--mixup", "--colour", "yuv"])
+    assert (args.warmup_epochs, args.mixup, args.colour) == (3, True, "yuv")
+    with pytest.raises(argparse.ArgumentError, match=r"--warmup-epochs: must be an integer "
+                                                     r">= 0 and <= 5, got 6"):
+        p.parse_args(["--warmup-epochs", "6"])
+
+
+def test_config_checks_the_same_rules():
+    from minitorch_cnn.training import TrainConfig
+    with pytest.raises(ValueError, match=r"TrainConfig: epochs must be an integer >= 1, got 0"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match=r"TrainConfig: schedule must be one of constant, "):
+        TrainConfig(schedule="linear")
+    with pytest.raises(ValueError, match=r"TrainConfig: batch_size must be an integer >= 1, "
+                                         r"got 6.5"):
+        TrainConfig(batch_size=6.5)
+    assert TrainConfig(lr=1).lr == 1.0 and isinstance(TrainConfig(lr=1).lr, float)
+
+
+def test_explicit_flags_override_the_preset():
+    from minitorch_cnn.cli import _given_settings, build_parser
+    args = build_parser().parse_args(["train", "--preset", "cifar10", "--epochs", "2",
+                                      "--no-augment"])
+    given = _given_settings(args)
+    assert (given["epochs"], given["augment"], given["lr"], given["data"]) == \
+        (2, False, 0.1, "cifar10")
+
+
+def test_resume_with_other_flags_is_refused_naming_the_file(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *SMALL, *FAST_EVAL, "--out", str(out), "--max-steps", "1"]) == 0
+    path = out / "checkpoint.npz"
+    before = path.read_bytes()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(path), "--lr", "0.01", "--epochs", "30",
+                 "--model", "resnet20"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {path}: --resume refused" in err
+    assert "--lr 0.01 (the checkpoint has 0.002)" in err and "--model resnet20" in err
+    assert "--epochs" not in err.split("Only")[0]
+    assert path.read_bytes() == before
+
+    assert main(["evaluate", str(path), "--split", "val"]) == 0   # the 20 held-out images
+    assert capsys.readouterr().out.startswith("Accuracy of the model on the validation images")
+
+
+def test_evaluate_split_val_needs_held_out_images(tmp_path, capsys):
+    from minitorch_cnn.interop import export_npz
+    from minitorch_cnn.models import get_model
+    path = tmp_path / "weights.npz"
+    export_npz(get_model("resnet8", rng=np.random.default_rng(0)), path)
+    assert main(["evaluate", str(path), "--model", "resnet8", "--split", "val"]) == 2
+    assert "there is no validation split" in capsys.readouterr().err

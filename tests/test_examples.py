@@ -32,6 +32,7 @@ OUTPUTS = {
     "06_visualise_trained_network.py": ["filters.png", "feature_maps_stem.png",
                                         "feature_maps_layer3.png", "confusion_trained.png",
                                         "test_samples.png"],
+    "07_write_your_own_layer.py": ["own_layer.png"],
 }
 
 

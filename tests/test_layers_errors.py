@@ -30,7 +30,7 @@ def test_linear_wants_2d_and_suggests_flatten():
 
 def test_flatten_wants_2d_or_4d():
     with pytest.raises(ValueError, match=r"^Flatten: expected a 4-D NHWC or a 2-D input, "
-                                         r"got \(2, 3, 4\)"):
+                                         r"got shape \(2, 3, 4\)"):
         nn.Flatten()(x4((2, 3, 4)))
 
 

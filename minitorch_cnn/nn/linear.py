@@ -55,10 +55,11 @@ class Flatten(Module):
         self._cache = None
 
     def forward(self, x):
-        if not isinstance(x, np.ndarray) or x.ndim not in (2, 4):
-            got = x.shape if isinstance(x, np.ndarray) else type(x).__name__
-            raise ValueError(f"Flatten: expected a 4-D NHWC or a 2-D input, got {got}")
-        y = x if x.ndim == 2 else x.transpose(0, 3, 1, 2).reshape(x.shape[0], -1)
+        check_input(self, x)
+        if x.ndim not in (2, 4):
+            raise ValueError(f"Flatten: expected a 4-D NHWC or a 2-D input, got shape {x.shape}")
+        n, *rest = x.shape
+        y = x if x.ndim == 2 else x.transpose(0, 3, 1, 2).reshape(n, int(np.prod(rest)))
         self._cache = Cache(y.shape, x_shape=x.shape)
         return y
 

@@ -51,6 +51,9 @@ class CrossEntropyLoss(Module):
                 else type(logits).__name__
             raise ValueError(f"CrossEntropyLoss: expected float logits of shape (N, K), got {got}")
         targets = np.asarray(targets)
+        if logits.shape[0] == 0:
+            raise ValueError("CrossEntropyLoss: expected at least one sample, got logits of "
+                             f"shape {logits.shape} (the mean over no samples is undefined)")
         if targets.dtype.kind not in "iu" or targets.shape != logits.shape[:1]:
             raise ValueError(f"CrossEntropyLoss: expected integer targets of shape "
                              f"({logits.shape[0]},), got {targets.dtype} array of shape {targets.shape}")

@@ -25,6 +25,14 @@ class Parameter:
     ``grad`` starts at zero; ``backward`` passes add into it and
     ``Module.zero_grad()`` resets it.
 
+    ``p.grad = None`` is accepted, as in PyTorch (``zero_grad(set_to_none=True)``
+    does it for every parameter): the optimizers then skip the parameter (no update,
+    no weight decay, its state unchanged), and the next ``backward`` allocates a
+    fresh zero gradient to add into -- reading ``p.grad`` does that, so ``p.grad +=
+    g`` always works. To ask whether a gradient is there without allocating one,
+    use ``p.grad_is_none`` (``p.grad is None`` is never true here). Any other value
+    must be an array of the parameter's shape and dtype.
+
     Two settings for the optimizers (neither is saved in ``state_dict``; the
     model or the training recipe sets them when it is built):
 
@@ -39,9 +47,33 @@ class Parameter:
 
     def __init__(self, data):
         self.data = np.asarray(data)
-        self.grad = np.zeros_like(self.data)
+        self._grad = np.zeros_like(self.data)
         self.requires_grad = True
         self.lr_scale = 1.0
+
+    @property
+    def grad(self):
+        """The gradient; a fresh zero array (kept) when it was set to None."""
+        if self._grad is None:
+            self._grad = np.zeros_like(self.data)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, np.ndarray):
+                raise TypeError(f"Parameter.grad must be None or a numpy array, got "
+                                f"{type(value).__name__}")
+            if value.shape != self.data.shape or value.dtype != self.data.dtype:
+                raise ValueError(f"Parameter.grad must have the parameter's shape "
+                                 f"{self.data.shape} and dtype {self.data.dtype}, got "
+                                 f"{value.shape} {value.dtype}")
+        self._grad = value
+
+    @property
+    def grad_is_none(self):
+        """True after ``p.grad = None`` until something reads or writes ``p.grad``."""
+        return self._grad is None
 
     @property
     def shape(self):
@@ -57,6 +89,16 @@ class Parameter:
 
     def __repr__(self):
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+def zero_grads(params, set_to_none=False):
+    """``zero_grad`` of Module and Optimizer: each gradient to zero in place, or to None.
+    A gradient that is None stays None."""
+    for p in params:
+        if set_to_none:
+            p.grad = None
+        elif not p.grad_is_none:
+            p.grad[...] = 0
 
 
 class Module:
@@ -139,9 +181,11 @@ class Module:
             for name in mod._buffers:
                 yield (f"{mod_name}.{name}" if mod_name else name), getattr(mod, name)
 
-    def zero_grad(self):
-        for p in self.parameters():
-            p.grad[...] = 0
+    def zero_grad(self, set_to_none=False):
+        """Reset every parameter's gradient: to zero, in place (the default here), or
+        with ``set_to_none=True`` to None (PyTorch's default), which frees the arrays
+        until the next ``backward`` and makes the optimizers skip what it does not reach."""
+        zero_grads(self.parameters(), set_to_none)
 
     def train(self, mode=True):
         for m in self.modules():
@@ -160,7 +204,7 @@ class Module:
         for m in self.modules():
             for p in m._parameters.values():
                 p.data = p.data.astype(dtype)
-                p.grad = p.grad.astype(dtype)
+                p.grad = None if p.grad_is_none else p.grad.astype(dtype)
             for name in m._buffers:
                 value = getattr(m, name)
                 if value.dtype.kind == "f":
@@ -246,9 +290,12 @@ class Chain(Module):
     """A module that applies ``stages()`` in order; backward visits them in reverse.
 
     Each stage gets the gradient the stage after it returned: the chain rule,
-    written out. ``stages()`` defaults to the children in registration order;
-    a model whose state_dict order differs from its data flow (the seed
-    registers ``fc`` before ``avgpool``) overrides it.
+    written out. ``stages()`` defaults to the children in registration order.
+    The zoo's models write their ``forward`` and ``backward`` out, one line
+    per stage, and override ``stages()`` only to list the same modules in
+    data-flow order (the seed registers ``fc`` before ``avgpool``): metadata
+    that ``interop.to_torch_module`` reads and tests/test_fast.py checks
+    against ``forward``.
     """
 
     def stages(self):

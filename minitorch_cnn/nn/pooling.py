@@ -94,6 +94,9 @@ class AdaptiveAvgPool2d(Module):
     def forward(self, x):
         check_input(self, x, 4)
         n, h, w, c = x.shape
+        if h == 0 or w == 0:
+            raise ValueError(f"AdaptiveAvgPool2d: expected an image of at least 1x1 pixels, "
+                             f"got shape {x.shape}")
         rows, cols = self._bins(h, w)
         y = np.empty((n, len(rows), len(cols), c), dtype=x.dtype)
         for i, (r0, r1) in enumerate(rows):

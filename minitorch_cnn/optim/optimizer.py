@@ -4,7 +4,8 @@ An optimizer holds a list of ``Parameter`` objects (one "parameter group", in
 PyTorch's words) and, per parameter, a few state arrays (a momentum buffer,
 Adam's moment estimates). ``step()`` reads ``p.grad`` and updates ``p.data``
 *in place*; it never changes ``p.grad``. It skips a frozen parameter
-(``p.requires_grad = False``) and gives one with ``p.lr_scale != 1`` the
+(``p.requires_grad = False``) and one whose gradient is None (``p.grad = None``,
+``zero_grad(set_to_none=True)``: what PyTorch does), and gives one with ``p.lr_scale != 1`` the
 learning rate ``lr * lr_scale`` and weight decay ``weight_decay / lr_scale``
 (see ``Parameter``): what PyTorch does with parameter groups.
 
@@ -25,6 +26,10 @@ write directly (no pickling); scalars are 0-d arrays::
                                         "state.3.exp_avg"; <i> is the position
                                         of the parameter in the list given to
                                         the constructor (= model.parameters())
+    "no_state"                int64 (k,) only when some parameters took no
+                                        step yet (their grad was always None):
+                                        their positions, so that a load can
+                                        tell them from lost state arrays
 
 ``load_state_dict(d)`` checks everything (missing/unexpected keys, shapes,
 hyperparameter values) before writing anything, so a failed load leaves the
@@ -36,7 +41,7 @@ import re
 
 import numpy as np
 
-from ..nn.module import Parameter
+from ..nn.module import Parameter, zero_grads
 
 _STATE_KEY = re.compile(r"^state\.(\d+)\.([A-Za-z_][A-Za-z0-9_]*)$")
 
@@ -97,17 +102,17 @@ class Optimizer:
     # ------------------------------------------------------------- utilities
     def _updates(self, lr, weight_decay):
         """(i, p, lr_i, weight_decay_i) for every parameter that takes a step: frozen ones
-        are skipped, and ``lr_scale`` scales the rate but not the decay per step."""
+        and those whose gradient is None (``p.grad = None``, as PyTorch) are skipped, and
+        ``lr_scale`` scales the rate but not the decay per step."""
         for i, p in enumerate(self.params):
-            if not p.requires_grad:
+            if not p.requires_grad or p.grad_is_none:
                 continue
             s = float(p.lr_scale)
             yield i, p, lr * s, (weight_decay / s if s != 0.0 else 0.0)
 
-    def zero_grad(self):
-        """Set every parameter's gradient to zero (in place)."""
-        for p in self.params:
-            p.grad[...] = 0
+    def zero_grad(self, set_to_none=False):
+        """Set every parameter's gradient to zero (in place), or to None (see Parameter)."""
+        zero_grads(self.params, set_to_none)
 
     def _tmp(self, data, k):
         """Scratch array ``k`` (0 or 1) with the shape and dtype of ``data``.
@@ -173,6 +178,10 @@ class Optimizer:
             for sname in self.state_names:
                 if sname in st:
                     out[f"state.{i}.{sname}"] = st[sname].copy()
+        if self._state_required(self._hyper(), self.step_count):
+            idle = [i for i, st in enumerate(self.state) if not st and self.params[i].requires_grad]
+            if idle:
+                out["no_state"] = np.array(idle, dtype=np.int64)
         return out
 
     def load_state_dict(self, state_dict):
@@ -207,8 +216,16 @@ class Optimizer:
 
         new_state = [dict() for _ in range(n)]
         unexpected, misshaped = [], []
+        idle = set()
+        if "no_state" in given:
+            v = given["no_state"]
+            if v.ndim != 1 or v.dtype.kind not in "iu" or (
+                    v.size and not 0 <= v.min() <= v.max() < n):
+                problems.append(f"no_state must list parameter positions below {n}, got {v!r}")
+            else:
+                idle = set(v.tolist())
         for k, v in given.items():
-            if k in scalar_keys:
+            if k in scalar_keys or k == "no_state":
                 continue
             m = _STATE_KEY.match(k)
             if m is None or m.group(2) not in self.state_names or int(m.group(1)) >= n:
@@ -237,7 +254,8 @@ class Optimizer:
                 problems.append(f"invalid values: {e}")
         if hyper is not None and self._state_required(hyper, step):
             absent = [f"state.{i}.{s}" for i in range(n) for s in self.state_names
-                      if f"state.{i}.{s}" not in given and self.params[i].requires_grad]
+                      if f"state.{i}.{s}" not in given and self.params[i].requires_grad
+                      and i not in idle]
             if absent:
                 shown = ", ".join(absent[:10]) + (" ..." if len(absent) > 10 else "")
                 problems.append(f"step={step} but state arrays are missing "

@@ -15,62 +15,155 @@ order and augmentation of a step depend only on (seed, epoch, step), so a
 resumed run sees the same batches as an uninterrupted one and its loss curve
 is identical.
 """
+import hashlib
 import math
+import operator
 import os
+import shutil
 import sys
+import tempfile
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
 from .. import data as D
 from .. import models, nn, optim
 from ..fast import compile as compile_model
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_for_resume, previous_path, save_checkpoint, temporary_prefix
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint could not be written (a full disk, a folder that is not writable)."""
+
+
+def setting(default, help, **rules):
+    """One ``TrainConfig`` field: its default, the help of its flag, and its rules.
+
+    ``rules`` (all optional, stored in the field's ``metadata``):
+
+    * ``choices``: the allowed values, or a function returning them;
+    * ``ge`` / ``gt`` / ``le`` / ``lt``: the range of a number (>=, >, <=, <);
+    * ``optional=True``: ``None`` is allowed too (a default of ``None`` implies it);
+    * ``resume=True``: the setting may change when a run is resumed (``--resume``),
+      because it does not change the run's results; every other setting must
+      equal the checkpoint's.
+    """
+    return field(default=default, metadata=dict(help=help, **rules))
+
+
+def _describe_rules(meta, kind):
+    """'an integer >= 1', 'a number in [0, 1]', 'one of sgd, adam' for an error message."""
+    if meta.get("choices") is not None:
+        return "one of " + ", ".join(map(str, setting_choices(meta)))
+    noun = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[kind]
+    bounds = [f"{op} {meta[key]:g}" for key, op in
+              (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")) if key in meta]
+    return noun + (" " + " and ".join(bounds) if bounds else "")
+
+
+def setting_choices(meta):
+    choices = meta.get("choices")
+    return tuple(choices()) if callable(choices) else tuple(choices)
+
+
+def check_setting(f, value):
+    """``value`` for the TrainConfig field ``f``, normalised (an int given for a float
+    becomes a float); a ValueError naming the setting and the valid values otherwise."""
+    meta, kind = f.metadata, f.type
+    if value is None and (f.default is None or meta.get("optional")):
+        return None
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if kind is float and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if kind is int and isinstance(value, np.integer):
+        value, ok = int(value), True
+    if ok and meta.get("choices") is not None:
+        ok = value in setting_choices(meta)
+    if ok and kind in (int, float):
+        ok = all(test(value, meta[key]) for key, test in
+                 (("ge", operator.ge), ("gt", operator.gt), ("le", operator.le),
+                  ("lt", operator.lt)) if key in meta)
+        ok = ok and math.isfinite(value)
+    if not ok:
+        raise ValueError(f"{f.name} must be {_describe_rules(meta, kind)}, got {value!r}")
+    return value
+
+
 @dataclass
 class TrainConfig:
-    """Every setting of a run (the command line's flags, one to one).
+    """Every setting of a run; the command line's ``train`` flags are made from it.
 
     The defaults are the README's main job: the seed's model on 10,000
     synthetic images, Adam with a one-cycle schedule, 3 epochs, no
     augmentation (the shapes already sit at random places) -- about 75 % test
     accuracy in under 5 minutes on 2 cores. ``PRESETS`` hold recipes for real data.
+
+    **Adding a setting is one edit**: a field here, ``name: type = setting(default,
+    help, **rules)`` (see :func:`setting` for the rules: ``choices``, ``ge``/``gt``/
+    ``le``/``lt``, ``optional``, ``resume``). The command line derives the flag
+    ``--name-with-dashes`` from it (``bool`` fields get ``--x/--no-x``), its type,
+    help and default, and checks the value's range; ``TrainConfig(...)`` checks the
+    same rules, so a bad value is refused with the setting's name whichever way it
+    comes. Then use ``cfg.name`` where it matters.
     """
-    model: str = "resnet50_layer4"
-    data: str = "synthetic"            # synthetic | cifar10 | folder
-    data_dir: str = None
-    epochs: int = 3
-    batch_size: int = 64
-    lr: float = 2e-3
-    optimizer: str = "adam"            # sgd | adam
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 0.0
-    schedule: str = "onecycle"         # constant | step | cosine | onecycle
-    warmup_steps: int = 0
-    pct_start: float = 0.3             # onecycle: the share of the steps that warm up
-    div_factor: float = 25.0           # onecycle: the first step's lr is lr / div_factor
-    anneal: str = "cos"                # onecycle: the curve, cos | linear
-    bn_bias_lr_scale: float = 1.0      # BatchNorm biases step this many times faster (lr_scale)
-    label_smoothing: float = 0.0
-    augment: bool = False              # random crop + horizontal flip
-    crop_padding: int = 4              # the crop's zero padding: shifts of up to this many pixels
-    tta: bool = False                  # evaluate on each image and its mirror image (see evaluate)
-    val_split: int = 0                 # hold out this many training images for validation
-    synthetic_size: int = 10000        # training images of the synthetic set
-    seed: int = 0
-    out: str = "runs/latest"
-    log_every: int = 100
-    max_steps: int = 0                 # stop after this many steps in all (0: no limit)
-    eval_batch_size: int = 500
-    progress: bool = None              # progress bar; default: when stderr is a terminal
-    compile: bool = True               # train through minitorch_cnn.compile (the fast path)
+    model: str = setting("resnet50_layer4", "a model of the zoo (see the summary command)",
+                         choices=lambda: tuple(models.MODELS))
+    data: str = setting("synthetic", "the data set", choices=("synthetic", "cifar10", "folder"))
+    data_dir: str = setting(None, "CIFAR-10 root (cifar-10-batches-py/ or the .tar.gz) or an "
+                            "image folder root/<class>/*.png; on --resume, the same data set "
+                            "moved elsewhere (checked by its size and a checksum of its first "
+                            "images)", resume=True)
+    epochs: int = setting(3, "epochs to train; on --resume, more epochs extend a run (the "
+                          "schedule is recomputed for the new length)", ge=1, resume=True)
+    batch_size: int = setting(64, "training images per step", ge=1)
+    lr: float = setting(2e-3, "(peak) learning rate", ge=0)
+    optimizer: str = setting("adam", "the optimizer", choices=("sgd", "adam"))
+    momentum: float = setting(0.9, "SGD momentum", ge=0)
+    nesterov: bool = setting(True, "Nesterov momentum (SGD)")
+    weight_decay: float = setting(0.0, "L2 weight decay", ge=0)
+    schedule: str = setting("onecycle", "per-step learning-rate schedule",
+                            choices=("constant", "step", "cosine", "onecycle"))
+    warmup_steps: int = setting(0, "linear warm-up steps (not with onecycle)", ge=0)
+    pct_start: float = setting(0.3, "onecycle: share of the steps that warm up", ge=0, le=1)
+    div_factor: float = setting(25.0, "onecycle: the first lr is --lr / N", gt=0)
+    anneal: str = setting("cos", "onecycle: shape of the warm-up and decay",
+                          choices=("cos", "linear"))
+    bn_bias_lr_scale: float = setting(1.0, "BatchNorm biases take steps N times larger (their "
+                                      "weight decay per step unchanged)", ge=0)
+    label_smoothing: float = setting(0.0, "label smoothing of the cross-entropy", ge=0, le=1)
+    augment: bool = setting(False, "random crop + horizontal flip (on in --preset cifar10)")
+    crop_padding: int = setting(4, "zero padding of the random crop (shifts up to N pixels)",
+                                ge=0)
+    tta: bool = setting(False, "evaluate on each image and its mirror image (sum of logits)")
+    val_split: int = setting(0, "hold out N training images for validation (0: evaluate on "
+                             "the test split)", ge=0)
+    synthetic_size: int = setting(10000, "training images of the synthetic set", ge=1)
+    seed: int = setting(0, "seed of the initialisation, data order and augmentation", ge=0)
+    out: str = setting("runs/latest", "output folder (with --resume: the run's own unless "
+                       "given)", optional=True, resume=True)
+    log_every: int = setting(100, "log the mean loss every N steps", ge=1, resume=True)
+    max_steps: int = setting(0, "stop after this many steps in all, with a checkpoint (0: no "
+                             "limit)", ge=0, resume=True)
+    checkpoint_every: int = setting(500, "also write a checkpoint every N steps (0: only at "
+                                    "epoch ends); 500 is about 4 minutes of the slowest "
+                                    "documented run", ge=0, resume=True)
+    eval_batch_size: int = setting(500, "images per evaluation batch", ge=1, resume=True)
+    progress: bool = setting(None, "progress bar (default: when stderr is a terminal)",
+                             resume=True)
+    compile: bool = setting(True, "train through the compiled fast path, minitorch_cnn.compile; "
+                            "--no-compile trains the plain teaching layers", resume=True)
+
+    def __post_init__(self):
+        for f in fields(self):
+            try:
+                setattr(self, f.name, check_setting(f, getattr(self, f.name)))
+            except ValueError as err:
+                raise ValueError(f"TrainConfig: {err}") from None
 
     @classmethod
     def from_dict(cls, d):
@@ -103,27 +196,50 @@ PRESETS = {
 }
 
 
-def load_datasets(cfg):
-    """(train, evaluation set, name of the evaluation set) for a config."""
+SPLITS = {"test": "test", "val": "validation"}
+"""Evaluation splits by their command-line name, and the name the accuracy line uses."""
+
+
+def has_test_split(cfg):
+    return cfg.data in ("synthetic", "cifar10")
+
+
+def load_datasets(cfg, split=None):
+    """(train, evaluation set, name of the evaluation set) for a config.
+
+    ``split``: "test" (the data set's official test split), "val" (the ``val_split``
+    images held out of the training set) or None, the run's own: "val" when the run
+    holds some out, else "test". The training set is always the run's (held-out
+    images removed), so its normalisation statistics are the run's too.
+    """
+    split = split or ("val" if cfg.val_split or not has_test_split(cfg) else "test")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}: expected test or val")
+    if cfg.data == "folder" and not cfg.data_dir:
+        raise ValueError("--data folder needs --data-dir PATH (PATH/<class>/*.png|jpg)")
+    if split == "test" and not has_test_split(cfg):
+        raise ValueError(f"--data {cfg.data} has no test split: use --split val")
+    if split == "val" and not cfg.val_split:
+        raise ValueError(f"--data {cfg.data} has no test split: give --val-split N to hold out "
+                         "N training images" if not has_test_split(cfg) else
+                         "there is no validation split: the run held out no training images "
+                         "(--val-split 0); give --val-split N or use --split test")
     if cfg.data == "synthetic":
         train = D.synthetic(train=True, n=cfg.synthetic_size, seed=cfg.seed)
-        test = D.synthetic(train=False, seed=cfg.seed)
+        test = D.synthetic(train=False, seed=cfg.seed) if split == "test" else None
     elif cfg.data == "cifar10":
         root = cfg.data_dir or "data"
         train = D.CIFAR10(root, train=True)
-        test = None if cfg.val_split else D.CIFAR10(root, train=False)
+        test = D.CIFAR10(root, train=False) if split == "test" else None
     elif cfg.data == "folder":
-        if not cfg.data_dir:
-            raise ValueError("--data folder needs --data-dir PATH (PATH/<class>/*.png|jpg)")
         train, test = D.ImageFolder(cfg.data_dir), None
-        if not cfg.val_split:
-            raise ValueError("--data folder has no test split: give --val-split N")
     else:
         raise ValueError(f"unknown dataset {cfg.data!r}: expected synthetic, cifar10 or folder")
     if cfg.val_split:
         train, val = D.train_val_split(train, cfg.val_split, seed=cfg.seed)
-        return train, val, "validation"
-    return train, test, "test"
+        if split == "val":
+            return train, val, SPLITS[split]
+    return train, test, SPLITS[split]
 
 
 def build_transform(cfg, dataset):
@@ -198,22 +314,77 @@ def evaluate(model, loader, tta=False):
     return float(accuracy), per_class, confusion
 
 
+def fingerprint(dataset, first=1000):
+    """What identifies a training set across moves: its size and a SHA-256 of its first
+    ``first`` images and labels (cheap: 3 MB for CIFAR-10)."""
+    digest = hashlib.sha256(np.ascontiguousarray(dataset.images[:first]).tobytes())
+    digest.update(np.ascontiguousarray(dataset.labels[:first], dtype=np.int64).tobytes())
+    return {"size": len(dataset), "sha256": digest.hexdigest()}
+
+
+def _describe_data(fp):
+    return f"{fp.get('size')} training images, checksum {str(fp.get('sha256'))[:12]}"
+
+
+def resume_config(meta, given, path):
+    """The configuration a resumed run continues with: the checkpoint's, with the
+    settings that may change on resume (``setting(..., resume=True)``) taken from
+    ``given``, a TrainConfig or a dict of the settings named (the command line's).
+
+    Any other setting of ``given`` that differs from the checkpoint's is refused with
+    a ValueError naming the file and listing every difference (the model and the
+    data set among them), so a run never silently continues with other settings.
+    """
+    if "config" not in meta:
+        raise ValueError(f"{path} holds no training configuration (a plain state_dict?): it "
+                         "cannot be resumed; evaluate it with `evaluate --model`")
+    try:
+        saved = TrainConfig.from_dict(meta["config"])
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: the checkpoint's configuration is invalid: {err}") from None
+    values = asdict(given) if isinstance(given, TrainConfig) else dict(given or {})
+    if values.get("out", "") is None:
+        values.pop("out")                 # None: the run's own folder
+    by_name = {f.name: f for f in fields(TrainConfig)}
+    unknown = sorted(set(values) - set(by_name))
+    if unknown:
+        raise ValueError(f"unknown settings: {', '.join(unknown)}")
+    differ = [f"--{k.replace('_', '-')} {v} (the checkpoint has {getattr(saved, k)})"
+              for k, v in values.items()
+              if not by_name[k].metadata.get("resume") and v != getattr(saved, k)]
+    done, started = int(meta.get("epoch", 0)), int(meta.get("step", 0)) > 0
+    if values.get("epochs", saved.epochs) < done + started:
+        differ.append(f"--epochs {values['epochs']} (the checkpoint has already trained "
+                      f"{done} epochs{' and part of the next' if started else ''})")
+    if differ:
+        may = ", ".join(f"--{f.name.replace('_', '-')}" for f in by_name.values()
+                        if f.metadata.get("resume"))
+        raise ValueError(f"{path}: --resume refused, settings differ from the checkpoint's: "
+                         + "; ".join(differ) + f". Only {may} may change on resume; start a "
+                         "new run (another --out) to train with other settings")
+    for k, v in values.items():
+        setattr(saved, k, v)
+    return saved
+
+
 class Trainer:
     """Runs a TrainConfig: ``Trainer(cfg).fit()``; ``resume=PATH`` continues a checkpoint.
+
+    With ``resume``, ``cfg`` may also be a dict of only the settings to change (what the
+    command line passes); see :func:`resume_config` for what may change.
 
     ``model`` replaces the registry's ``cfg.model`` with a Module of your own.
     """
 
     def __init__(self, cfg, resume=None, log=None, model=None):
+        self.log = log or _print_now
         if resume is not None:
-            state = load_checkpoint(resume)
-            saved = TrainConfig.from_dict(state["meta"].get("config", {}))
-            # the run's identity comes from the checkpoint (so the curve continues exactly);
-            # only where to write, the progress bar and a step limit may change
-            saved.out = cfg.out or saved.out
-            saved.progress, saved.max_steps = cfg.progress, cfg.max_steps
-            cfg = saved
-        self.cfg, self.log = cfg, log or _print_now
+            state, resume = load_for_resume(resume, self.log)
+            cfg = resume_config(state["meta"], cfg, resume)
+        elif not isinstance(cfg, TrainConfig):
+            raise TypeError(f"Trainer: cfg must be a TrainConfig (a dict only with resume=), "
+                            f"got {type(cfg).__name__}")
+        self.cfg = cfg
         self.train_loader, self.eval_loader, self.eval_name = make_loaders(cfg)
         self.classes = self.train_loader.dataset.classes
         self.model = model if model is not None else models.get_model(
@@ -227,6 +398,8 @@ class Trainer:
         self.scheduler = make_schedule(cfg, self.optimizer, self.steps_per_epoch)
         self.epoch, self.step = 0, 0           # position: next step to run
         self.history = {"step_loss": [], "epochs": []}
+        self._epoch_counts = {"seen": 0, "correct": 0}  # of the epoch so far (saved)
+        self.data_fingerprint = fingerprint(self.train_loader.dataset)
         if resume is not None:
             self._restore(state, resume)
 
@@ -240,12 +413,29 @@ class Trainer:
         raise ValueError(f"unknown optimizer {c.optimizer!r}: expected sgd or adam")
 
     def _restore(self, state, path):
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optim"])
-        self.scheduler.load_state_dict(state["sched"])
+        """Load a checkpoint's state; any problem is a ValueError naming ``path`` (the
+        trainer is then not to be used: make a new one)."""
         meta = state["meta"]
-        self.epoch, self.step = int(meta["epoch"]), int(meta["step"])
-        self.history = meta["history"]
+        saved_data = meta.get("data")
+        if saved_data is not None and saved_data != self.data_fingerprint:
+            raise ValueError(
+                f"{path}: --resume refused, the data at "
+                f"{self.cfg.data_dir or 'its default place'} is not the data set this run was "
+                f"trained on ({_describe_data(self.data_fingerprint)}"
+                f"; the checkpoint's: {_describe_data(saved_data)})")
+        try:
+            epoch, step, history = int(meta["epoch"]), int(meta["step"]), meta["history"]
+            if not 0 <= step < self.steps_per_epoch or epoch < 0:
+                raise ValueError(f"position epoch {epoch}, step {step} is outside a run of "
+                                 f"{self.steps_per_epoch} steps per epoch")
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optim"])
+            self.scheduler.load_state_dict(state["sched"])
+        except (KeyError, TypeError, ValueError) as err:
+            what = f"missing entry {err}" if isinstance(err, KeyError) else str(err)
+            raise ValueError(f"{path}: cannot resume from this checkpoint: {what}") from None
+        self.epoch, self.step, self.history = epoch, step, history
+        self._epoch_counts = dict(meta.get("epoch_counts", {"seen": 0, "correct": 0}))
         self.log(f"Resumed from {path} at epoch {self.epoch + 1}, step {self.step}")
 
     # ------------------------------------------------------------- saving
@@ -254,10 +444,56 @@ class Trainer:
         return os.path.join(self.cfg.out, "checkpoint.npz")
 
     def save(self, path=None):
+        """Write the run's state to ``path`` (default: ``checkpoint_path``, keeping the one
+        before as ``checkpoint.prev.npz``). A failed write raises CheckpointError and
+        leaves the checkpoints already on disk as they were."""
         meta = {"config": asdict(self.cfg), "epoch": self.epoch, "step": self.step,
-                "classes": list(self.classes), "history": self.history}
-        save_checkpoint(path or self.checkpoint_path, self.model, self.optimizer,
-                        self.scheduler, meta)
+                "classes": list(self.classes), "history": self.history,
+                "epoch_counts": self._epoch_counts, "data": self.data_fingerprint}
+        path = path or self.checkpoint_path
+        try:
+            save_checkpoint(path, self.model, self.optimizer, self.scheduler, meta,
+                            keep_previous=path == self.checkpoint_path)
+        except OSError as err:
+            kept = [p for p in (path, previous_path(path)) if os.path.isfile(p)]
+            raise CheckpointError(
+                f"could not write the checkpoint {path}: {err.strerror or err}. "
+                + (f"Unchanged on disk: {', '.join(kept)}; free some space and continue with "
+                   f"--resume {kept[0]}" if kept else "No checkpoint of this run exists yet")
+            ) from err
+
+    def checkpoint_bytes(self):
+        """About the size of one checkpoint: the model's state and the optimizer's arrays,
+        plus room for the history and the archive's headers."""
+        model = sum(v.nbytes for v in self.model.state_dict().values())
+        params = sum(p.data.nbytes for p in self.optimizer.params)
+        return model + params * len(self.optimizer.state_names) + (1 << 20)
+
+    def check_out_dir(self):
+        """Before the first step: ``--out`` exists or can be made, is writable, and holds
+        three checkpoints (the newest, the previous and one being written), counting the
+        ones of this run already there. A CheckpointError says what is wrong otherwise."""
+        out = self.cfg.out
+        try:
+            os.makedirs(out, exist_ok=True)
+            with tempfile.TemporaryFile(dir=out):
+                pass
+        except OSError as err:
+            raise CheckpointError(f"--out {out}: cannot write there ({err.strerror or err})"
+                                  ) from err
+        for name in os.listdir(out):  # a write cut short by a crash left its temporary file
+            if name.endswith(".tmp") and any(name.startswith(temporary_prefix(p)) for p in (
+                    self.checkpoint_path, previous_path(self.checkpoint_path))):
+                os.remove(os.path.join(out, name))
+        need = 3 * self.checkpoint_bytes() - sum(
+            os.path.getsize(p) for p in (self.checkpoint_path, previous_path(self.checkpoint_path))
+            if os.path.isfile(p))
+        free = shutil.disk_usage(out).free
+        if free < need:
+            raise CheckpointError(
+                f"--out {out}: {free / 2**20:.1f} MiB free, but checkpoints need about "
+                f"{need / 2**20:.1f} MiB more (three of {self.checkpoint_bytes() / 2**20:.1f} MiB "
+                "may exist at once: the newest, the previous and one being written)")
 
     # ----------------------------------------------------------- training
     def train_step(self, x, y):
@@ -279,7 +515,7 @@ class Trainer:
         checkpoint at the current step and re-raises.
         """
         c = self.cfg
-        os.makedirs(c.out, exist_ok=True)
+        self.check_out_dir()
         self.model.train()
         total = c.epochs * self.steps_per_epoch
         try:
@@ -305,8 +541,8 @@ class Trainer:
     def _run_epoch(self, on_step, total):
         c, n_steps = self.cfg, self.steps_per_epoch
         bar = _progress(c, n_steps, self.step, f"epoch {self.epoch + 1}/{c.epochs}")
-        t0, seen, losses, correct = time.perf_counter(), 0, [], 0
-        window = []
+        t0, seen, losses = time.perf_counter(), 0, []
+        window, counts = [], self._epoch_counts
         for x, y in self.train_loader.iter_epoch(self.epoch, self.step):
             loss, logits = self.train_step(x, y)
             if not math.isfinite(loss):
@@ -317,7 +553,8 @@ class Trainer:
                     f"good checkpoint, if any, is {self.checkpoint_path}")
             self.step += 1
             seen += len(y)
-            correct += int((logits.argmax(axis=1) == y).sum())
+            counts["seen"] += len(y)
+            counts["correct"] += int((logits.argmax(axis=1) == y).sum())
             losses.append(loss)
             window.append(loss)
             self.history["step_loss"].append(loss)
@@ -328,6 +565,9 @@ class Trainer:
                 _write(bar, f"Epoch [{self.epoch + 1}/{c.epochs}]. Step [{self.step}/{n_steps}] "
                             f"Loss: {np.mean(window):.4f}", self.log)
                 window = []
+            if c.checkpoint_every and self._global_step() % c.checkpoint_every == 0 \
+                    and self.step < n_steps and not self._step_limit_reached():
+                self.save()  # (the epoch's end and --max-steps save anyway)
             if on_step is not None:
                 on_step(self)
             if self._step_limit_reached():
@@ -335,22 +575,27 @@ class Trainer:
         bar.close()
         seconds = time.perf_counter() - t0
         if self.step == n_steps:
-            self._end_epoch(seconds, seen, losses, correct)
+            self._end_epoch(seconds, seen)
         elif losses:
             self.log(f"Stopped at epoch {self.epoch + 1}, step {self.step} (--max-steps "
                      f"{c.max_steps}): train loss {np.mean(losses):.4f} over {len(losses)} "
                      f"steps, {seen / seconds:.0f} images/s")
 
-    def _end_epoch(self, seconds, seen, losses, correct):
+    def _end_epoch(self, seconds, seen):
+        """The epoch's row of metrics (training loss and accuracy over all its steps, also
+        those before a resume), its checkpoint and metrics files."""
         acc, _, _ = evaluate(self.net, self.eval_loader, tta=self.cfg.tta)
-        row = {"epoch": self.epoch + 1, "train_loss": float(np.mean(losses)) if losses else None,
-               "train_acc": 100.0 * correct / max(seen, 1), f"{self.eval_name}_acc": acc,
+        losses, counts = self.history["step_loss"][-self.steps_per_epoch:], self._epoch_counts
+        row = {"epoch": self.epoch + 1, "train_loss": float(np.mean(losses)),
+               "train_acc": 100.0 * counts["correct"] / max(counts["seen"], 1),
+               f"{self.eval_name}_acc": acc,
                "lr": self.optimizer.lr, "seconds": seconds, "images_per_s": seen / seconds}
         self.history["epochs"].append(row)
         self.log(f"Epoch [{self.epoch + 1}/{self.cfg.epochs}] done in {seconds:.1f} s "
                  f"({row['images_per_s']:.0f} images/s): train loss {row['train_loss']:.4f}, "
                  f"{self.eval_name} accuracy {acc:.2f} %")
         self.epoch, self.step = self.epoch + 1, 0
+        self._epoch_counts = {"seen": 0, "correct": 0}
         self.save()
         write_metrics(self.cfg.out, self.history, self.eval_name)
 
