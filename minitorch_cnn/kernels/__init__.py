@@ -138,6 +138,57 @@ def relu_backward(grad_out, y):
     return _active.relu_backward(grad_out, y)
 
 
+# ------------------------------------------------- Winograd F(2x2, 3x3) tiles
+# Twins in winograd_reference.py / winograd_numba.py, following the backend in use.
+def _winograd():
+    if _active is reference:
+        from . import winograd_reference
+        return winograd_reference
+    from . import winograd_numba
+    return winograd_numba
+
+
+def winograd_filter(w):
+    """w (K, C, 3, 3) -> U^T (16, K, C), U[4i+j] = (G w G^T)[i, j]: one small GEMM, no kernel.
+
+    Returned as U's transpose, the layout the GEMM writes directly; use
+    ``.transpose(0, 2, 1)`` for U (16, C, K): BLAS takes transposed operands
+    without a copy.
+    """
+    from .winograd_reference import G
+    k, c = w.shape[:2]
+    gg = np.kron(G, G).astype(w.dtype)                         # (16, 9): (i,j) x (p,q)
+    return (gg @ w.reshape(k * c, 9).T).reshape(16, k, c)
+
+
+def winograd_filter_adjoint(dut):
+    """dU^T (16, K, C) -> dw (K, C, 3, 3): G^T du G, the adjoint of winograd_filter."""
+    from .winograd_reference import G
+    _, k, c = dut.shape
+    gg = np.kron(G, G).astype(dut.dtype)
+    return (dut.reshape(16, k * c).T @ gg).reshape(k, c, 3, 3)
+
+
+def winograd_input(x, ph, pw, th, tw, out=None):
+    """x (N, H, W, C) -> V (16, N*TH*TW, C), B^T d B for each 4x4 patch (into ``out`` if given)."""
+    return _winograd().input_transform(x, ph, pw, th, tw, out)
+
+
+def winograd_output(m, n, oh, ow, th, tw, out=None):
+    """M (16, N*TH*TW, K) -> y (N, OH, OW, K), A^T m A for each tile (into ``out`` if given)."""
+    return _winograd().output_transform(m, n, oh, ow, th, tw, out)
+
+
+def winograd_output_adjoint(g, th, tw, out=None):
+    """g (N, OH, OW, K) -> dM (16, N*TH*TW, K), A g A^T: the adjoint of winograd_output."""
+    return _winograd().output_transform_adjoint(g, th, tw, out)
+
+
+def winograd_input_adjoint(dv, x_shape, ph, pw, th, tw, out=None):
+    """dV (16, N*TH*TW, C) -> dx (N, H, W, C), B dv B^T summed over overlapping patches."""
+    return _winograd().input_transform_adjoint(dv, x_shape, ph, pw, th, tw, out)
+
+
 _active = _load(os.environ.get("MINITORCH_KERNELS", "numba"))
 
 
