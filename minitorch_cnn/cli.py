@@ -70,65 +70,72 @@ def run_summary(args):
 
 
 # --------------------------------------------------------------------- train
+def _setting_type(f):
+    """argparse ``type`` for a TrainConfig field: parse, then check its rules, so a bad
+    value is refused naming the flag, the value and what is valid."""
+    from .training.trainer import check_setting
+
+    def parse(text):
+        try:
+            value = f.type(text)
+        except ValueError:
+            value = text
+        try:
+            return check_setting(f, value)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err).split(" must be ", 1)[-1].join(
+                ("must be ", ""))) from None
+    parse.__name__ = f.type.__name__  # argparse's "invalid int value" wording
+    return parse
+
+
+def add_setting_arguments(p, cls):
+    """One flag per field of the dataclass ``cls`` (TrainConfig): name, type, choices,
+    help and range check from the field and its ``metadata`` (see trainer.setting).
+    Every flag defaults to None, "not given", so a preset or a checkpoint can fill it."""
+    from dataclasses import MISSING, fields
+
+    from .training.trainer import setting_choices
+    for f in fields(cls):
+        flag, meta = "--" + f.name.replace("_", "-"), f.metadata
+        text = meta.get("help", "")
+        kw = dict(default=None)
+        if f.type is bool:
+            kw["action"] = argparse.BooleanOptionalAction
+        elif meta.get("choices") is not None:  # argparse's "invalid choice: ... (choose from"
+            kw.update(choices=setting_choices(meta), metavar=f.name.upper())
+            text += f"; one of {', '.join(map(str, kw['choices']))}"
+        else:
+            kw.update(type=_setting_type(f), metavar=f.name.upper())
+        if f.default not in (None, MISSING):
+            text += f" (default {f.default})"
+        kw["help"] = text + (" [may change on --resume]" if meta.get("resume") else "")
+        p.add_argument(flag, dest=f.name, **kw)
+
+
 def add_train_parser(subparsers):
-    from .models import MODELS
     from .training import PRESETS, TrainConfig
-    d = TrainConfig()
     p = subparsers.add_parser(
         "train", help="train a model (default: the seed's ResNet50_layer4 on synthetic data)",
         description="Train a model of the zoo and report its accuracy, logging in the seed's "
-                    "format. Writes checkpoint.npz, metrics.csv/json and curves.png to --out.")
+                    "format. Writes checkpoint.npz (and the one before it, checkpoint.prev.npz), "
+                    "metrics.csv/json and curves.png to --out. With --resume, every setting "
+                    "marked [may change on --resume] may differ from the checkpoint's; any "
+                    "other that differs is refused.")
     p.add_argument("--preset", choices=sorted(PRESETS),
                    help="a documented recipe (flags given explicitly override it): " +
                         "; ".join(f"{name}: " + ", ".join(f"{k}={v}" for k, v in kw.items())
                                   for name, kw in PRESETS.items()))
-    p.add_argument("--model", choices=sorted(MODELS), help=f"default {d.model}")
-    p.add_argument("--data", choices=["synthetic", "cifar10", "folder"], help=f"default {d.data}")
-    p.add_argument("--data-dir", help="CIFAR-10 root (cifar-10-batches-py/ or the .tar.gz) "
-                                      "or an image folder root/<class>/*.png")
-    p.add_argument("--epochs", type=int, help=f"default {d.epochs}")
-    p.add_argument("--batch-size", type=int, help=f"default {d.batch_size}")
-    p.add_argument("--lr", type=float, help=f"(peak) learning rate, default {d.lr}")
-    p.add_argument("--optimizer", choices=["sgd", "adam"], help=f"default {d.optimizer}")
-    p.add_argument("--momentum", type=float, help=f"SGD momentum, default {d.momentum}")
-    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None,
-                   help=f"Nesterov momentum, default {d.nesterov}")
-    p.add_argument("--weight-decay", type=float, help=f"default {d.weight_decay}")
-    p.add_argument("--schedule", choices=["constant", "step", "cosine", "onecycle"],
-                   help=f"per-step learning-rate schedule, default {d.schedule}")
-    p.add_argument("--warmup-steps", type=int, help="linear warm-up steps (not with onecycle)")
-    p.add_argument("--pct-start", type=float,
-                   help=f"onecycle: share of the steps that warm up, default {d.pct_start}")
-    p.add_argument("--div-factor", type=float,
-                   help=f"onecycle: the first lr is --lr / N, default {d.div_factor:g}")
-    p.add_argument("--anneal", choices=["cos", "linear"],
-                   help=f"onecycle: shape of the warm-up and decay, default {d.anneal}")
-    p.add_argument("--bn-bias-lr-scale", type=float,
-                   help="BatchNorm biases take steps N times larger (their weight decay per "
-                        f"step unchanged), default {d.bn_bias_lr_scale:g}")
-    p.add_argument("--label-smoothing", type=float, help=f"default {d.label_smoothing}")
-    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                   help="random crop + horizontal flip, default off (on in --preset cifar10)")
-    p.add_argument("--crop-padding", type=int,
-                   help=f"zero padding of the random crop (shifts up to N pixels), default {d.crop_padding}")
-    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
-                   help="evaluate on each image and its mirror image (sum of logits), default off")
-    p.add_argument("--val-split", type=int,
-                   help="hold out N training images for validation (default 0: use the test split)")
-    p.add_argument("--synthetic-size", type=int,
-                   help=f"training images of the synthetic set, default {d.synthetic_size}")
-    p.add_argument("--seed", type=int, help=f"default {d.seed}")
-    p.add_argument("--out", help=f"output folder, default {d.out} (with --resume: the run's own)")
-    p.add_argument("--resume", metavar="CKPT", help="continue a run from its checkpoint.npz")
-    p.add_argument("--max-steps", type=int, help="stop after this many steps in all (smoke runs)")
-    p.add_argument("--log-every", type=int, help=f"default {d.log_every}")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar (default: when stderr is a terminal)")
+    p.add_argument("--resume", metavar="CKPT",
+                   help="continue a run from its checkpoint.npz (falls back to "
+                        "checkpoint.prev.npz, with a warning, when the newest is unreadable)")
+    add_setting_arguments(p, TrainConfig)
     p.set_defaults(func=run_train)
     return p
 
 
-def _train_config(args):
+def _given_settings(args):
+    """The settings the command line names: the preset's, then the explicit flags'."""
     from dataclasses import fields
 
     from .training import PRESETS, TrainConfig
@@ -137,15 +144,14 @@ def _train_config(args):
         given = getattr(args, f.name, None)
         if given is not None:
             values[f.name] = given
-    if args.resume and args.out is None:
-        values["out"] = None  # keep the run's own folder
-    return TrainConfig(**values)
+    return values
 
 
 def run_train(args):
-    from .training import Trainer, TrainingDiverged
+    from .training import TrainConfig, Trainer, TrainingDiverged
     try:
-        trainer = Trainer(_train_config(args), resume=args.resume)
+        given = _given_settings(args)
+        trainer = Trainer(given if args.resume else TrainConfig(**given), resume=args.resume)
     except (OSError, ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

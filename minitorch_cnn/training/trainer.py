@@ -16,59 +16,150 @@ resumed run sees the same batches as an uninterrupted one and its loss curve
 is identical.
 """
 import math
+import operator
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
 from .. import data as D
 from .. import models, nn, optim
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_for_resume, previous_path, save_checkpoint, temporary_prefix
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint could not be written (a full disk, a folder that is not writable)."""
+
+
+def setting(default, help, **rules):
+    """One ``TrainConfig`` field: its default, the help of its flag, and its rules.
+
+    ``rules`` (all optional, stored in the field's ``metadata``):
+
+    * ``choices``: the allowed values, or a function returning them;
+    * ``ge`` / ``gt`` / ``le`` / ``lt``: the range of a number (>=, >, <=, <);
+    * ``optional=True``: ``None`` is allowed too (a default of ``None`` implies it);
+    * ``resume=True``: the setting may change when a run is resumed (``--resume``),
+      because it does not change the run's results; every other setting must
+      equal the checkpoint's.
+    """
+    return field(default=default, metadata=dict(help=help, **rules))
+
+
+def _describe_rules(meta, kind):
+    """'an integer >= 1', 'a number in [0, 1]', 'one of sgd, adam' for an error message."""
+    if meta.get("choices") is not None:
+        return "one of " + ", ".join(map(str, setting_choices(meta)))
+    noun = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[kind]
+    bounds = [f"{op} {meta[key]:g}" for key, op in
+              (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")) if key in meta]
+    return noun + (" " + " and ".join(bounds) if bounds else "")
+
+
+def setting_choices(meta):
+    choices = meta.get("choices")
+    return tuple(choices()) if callable(choices) else tuple(choices)
+
+
+def check_setting(f, value):
+    """``value`` for the TrainConfig field ``f``, normalised (an int given for a float
+    becomes a float); a ValueError naming the setting and the valid values otherwise."""
+    meta, kind = f.metadata, f.type
+    if value is None and (f.default is None or meta.get("optional")):
+        return None
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if kind is float and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if kind is int and isinstance(value, np.integer):
+        value, ok = int(value), True
+    if ok and meta.get("choices") is not None:
+        ok = value in setting_choices(meta)
+    if ok and kind in (int, float):
+        ok = all(test(value, meta[key]) for key, test in
+                 (("ge", operator.ge), ("gt", operator.gt), ("le", operator.le),
+                  ("lt", operator.lt)) if key in meta)
+        ok = ok and math.isfinite(value)
+    if not ok:
+        raise ValueError(f"{f.name} must be {_describe_rules(meta, kind)}, got {value!r}")
+    return value
+
+
 @dataclass
 class TrainConfig:
-    """Every setting of a run (the command line's flags, one to one).
+    """Every setting of a run; the command line's ``train`` flags are made from it.
 
     The defaults are the README's main job: the seed's model on 10,000
     synthetic images, Adam with a one-cycle schedule, 3 epochs, no
     augmentation (the shapes already sit at random places) -- about 75 % test
     accuracy in under 5 minutes on 2 cores. ``PRESETS`` hold recipes for real data.
+
+    **Adding a setting is one edit**: a field here, ``name: type = setting(default,
+    help, **rules)`` (see :func:`setting` for the rules: ``choices``, ``ge``/``gt``/
+    ``le``/``lt``, ``optional``, ``resume``). The command line derives the flag
+    ``--name-with-dashes`` from it (``bool`` fields get ``--x/--no-x``), its type,
+    help and default, and checks the value's range; ``TrainConfig(...)`` checks the
+    same rules, so a bad value is refused with the setting's name whichever way it
+    comes. Then use ``cfg.name`` where it matters.
     """
-    model: str = "resnet50_layer4"
-    data: str = "synthetic"            # synthetic | cifar10 | folder
-    data_dir: str = None
-    epochs: int = 3
-    batch_size: int = 64
-    lr: float = 2e-3
-    optimizer: str = "adam"            # sgd | adam
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 0.0
-    schedule: str = "onecycle"         # constant | step | cosine | onecycle
-    warmup_steps: int = 0
-    pct_start: float = 0.3             # onecycle: the share of the steps that warm up
-    div_factor: float = 25.0           # onecycle: the first step's lr is lr / div_factor
-    anneal: str = "cos"                # onecycle: the curve, cos | linear
-    bn_bias_lr_scale: float = 1.0      # BatchNorm biases step this many times faster (lr_scale)
-    label_smoothing: float = 0.0
-    augment: bool = False              # random crop + horizontal flip
-    crop_padding: int = 4              # the crop's zero padding: shifts of up to this many pixels
-    tta: bool = False                  # evaluate on each image and its mirror image (see evaluate)
-    val_split: int = 0                 # hold out this many training images for validation
-    synthetic_size: int = 10000        # training images of the synthetic set
-    seed: int = 0
-    out: str = "runs/latest"
-    log_every: int = 100
-    max_steps: int = 0                 # stop after this many steps in all (0: no limit)
-    eval_batch_size: int = 500
-    progress: bool = None              # progress bar; default: when stderr is a terminal
+    model: str = setting("resnet50_layer4", "a model of the zoo (see the summary command)",
+                         choices=lambda: tuple(models.MODELS))
+    data: str = setting("synthetic", "the data set", choices=("synthetic", "cifar10", "folder"))
+    data_dir: str = setting(None, "CIFAR-10 root (cifar-10-batches-py/ or the .tar.gz) or an "
+                            "image folder root/<class>/*.png; on --resume, the same data set "
+                            "moved elsewhere (checked by its size and a checksum of its first "
+                            "images)", resume=True)
+    epochs: int = setting(3, "epochs to train; on --resume, more epochs extend a run (the "
+                          "schedule is recomputed for the new length)", ge=1, resume=True)
+    batch_size: int = setting(64, "training images per step", ge=1)
+    lr: float = setting(2e-3, "(peak) learning rate", ge=0)
+    optimizer: str = setting("adam", "the optimizer", choices=("sgd", "adam"))
+    momentum: float = setting(0.9, "SGD momentum", ge=0)
+    nesterov: bool = setting(True, "Nesterov momentum (SGD)")
+    weight_decay: float = setting(0.0, "L2 weight decay", ge=0)
+    schedule: str = setting("onecycle", "per-step learning-rate schedule",
+                            choices=("constant", "step", "cosine", "onecycle"))
+    warmup_steps: int = setting(0, "linear warm-up steps (not with onecycle)", ge=0)
+    pct_start: float = setting(0.3, "onecycle: share of the steps that warm up", ge=0, le=1)
+    div_factor: float = setting(25.0, "onecycle: the first lr is --lr / N", gt=0)
+    anneal: str = setting("cos", "onecycle: shape of the warm-up and decay",
+                          choices=("cos", "linear"))
+    bn_bias_lr_scale: float = setting(1.0, "BatchNorm biases take steps N times larger (their "
+                                      "weight decay per step unchanged)", ge=0)
+    label_smoothing: float = setting(0.0, "label smoothing of the cross-entropy", ge=0, le=1)
+    augment: bool = setting(False, "random crop + horizontal flip (on in --preset cifar10)")
+    crop_padding: int = setting(4, "zero padding of the random crop (shifts up to N pixels)",
+                                ge=0)
+    tta: bool = setting(False, "evaluate on each image and its mirror image (sum of logits)")
+    val_split: int = setting(0, "hold out N training images for validation (0: evaluate on "
+                             "the test split)", ge=0)
+    synthetic_size: int = setting(10000, "training images of the synthetic set", ge=1)
+    seed: int = setting(0, "seed of the initialisation, data order and augmentation", ge=0)
+    out: str = setting("runs/latest", "output folder (with --resume: the run's own unless "
+                       "given)", optional=True, resume=True)
+    log_every: int = setting(100, "log the mean loss every N steps", ge=1, resume=True)
+    max_steps: int = setting(0, "stop after this many steps in all, with a checkpoint (0: no "
+                             "limit)", ge=0, resume=True)
+    checkpoint_every: int = setting(500, "also write a checkpoint every N steps (0: only at "
+                                    "epoch ends); 500 is about 4 minutes of the slowest "
+                                    "documented run", ge=0, resume=True)
+    eval_batch_size: int = setting(500, "images per evaluation batch", ge=1, resume=True)
+    progress: bool = setting(None, "progress bar (default: when stderr is a terminal)",
+                             resume=True)
+    compile: bool = setting(True, "train through the compiled fast path, minitorch_cnn.compile; "
+                            "--no-compile trains the plain teaching layers", resume=True)
+
+    def __post_init__(self):
+        for f in fields(self):
+            try:
+                setattr(self, f.name, check_setting(f, getattr(self, f.name)))
+            except ValueError as err:
+                raise ValueError(f"TrainConfig: {err}") from None
 
     @classmethod
     def from_dict(cls, d):
@@ -210,6 +301,47 @@ def evaluate(model, loader, tta=False):
     return float(accuracy), per_class, confusion
 
 
+def resume_config(meta, given, path):
+    """The configuration a resumed run continues with: the checkpoint's, with the
+    settings that may change on resume (``setting(..., resume=True)``) taken from
+    ``given``, a TrainConfig or a dict of the settings named (the command line's).
+
+    Any other setting of ``given`` that differs from the checkpoint's is refused with
+    a ValueError naming the file and listing every difference (the model and the
+    data set among them), so a run never silently continues with other settings.
+    """
+    if "config" not in meta:
+        raise ValueError(f"{path} holds no training configuration (a plain state_dict?): it "
+                         "cannot be resumed; evaluate it with `evaluate --model`")
+    try:
+        saved = TrainConfig.from_dict(meta["config"])
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: the checkpoint's configuration is invalid: {err}") from None
+    values = asdict(given) if isinstance(given, TrainConfig) else dict(given or {})
+    if values.get("out", "") is None:
+        values.pop("out")                 # None: the run's own folder
+    by_name = {f.name: f for f in fields(TrainConfig)}
+    unknown = sorted(set(values) - set(by_name))
+    if unknown:
+        raise ValueError(f"unknown settings: {', '.join(unknown)}")
+    differ = [f"--{k.replace('_', '-')} {v} (the checkpoint has {getattr(saved, k)})"
+              for k, v in values.items()
+              if not by_name[k].metadata.get("resume") and v != getattr(saved, k)]
+    done = int(meta.get("epoch", 0))
+    if values.get("epochs", saved.epochs) < done:
+        differ.append(f"--epochs {values['epochs']} (the checkpoint has already trained "
+                      f"{done} epochs)")
+    if differ:
+        may = ", ".join(f"--{f.name.replace('_', '-')}" for f in by_name.values()
+                        if f.metadata.get("resume"))
+        raise ValueError(f"{path}: --resume refused, settings differ from the checkpoint's: "
+                         + "; ".join(differ) + f". Only {may} may change on resume; start a "
+                         "new run (another --out) to train with other settings")
+    for k, v in values.items():
+        setattr(saved, k, v)
+    return saved
+
+
 class Trainer:
     """Runs a TrainConfig: ``Trainer(cfg).fit()``; ``resume=PATH`` continues a checkpoint.
 
@@ -217,15 +349,11 @@ class Trainer:
     """
 
     def __init__(self, cfg, resume=None, log=None, model=None):
+        self.log = log or _print_now
         if resume is not None:
-            state = load_checkpoint(resume)
-            saved = TrainConfig.from_dict(state["meta"].get("config", {}))
-            # the run's identity comes from the checkpoint (so the curve continues exactly);
-            # only where to write, the progress bar and a step limit may change
-            saved.out = cfg.out or saved.out
-            saved.progress, saved.max_steps = cfg.progress, cfg.max_steps
-            cfg = saved
-        self.cfg, self.log = cfg, log or _print_now
+            state, resume = load_for_resume(resume, self.log)
+            cfg = resume_config(state["meta"], cfg, resume)
+        self.cfg = cfg
         self.train_loader, self.eval_loader, self.eval_name = make_loaders(cfg)
         self.classes = self.train_loader.dataset.classes
         self.model = model if model is not None else models.get_model(
