@@ -127,3 +127,19 @@ def test_lookahead_is_driven_like_an_optimizer(rng):
         optim.Lookahead(sgd, m, total_steps=10, every=0)
     with pytest.raises(TypeError, match="expected an optimizer, got Sequential"):
         optim.Lookahead(m, m, total_steps=10)
+
+
+# ---------------------------------------------------- airbench's lr schedule
+@pytest.mark.parametrize("total", [426, 476, 10])
+def test_triangle_schedule_is_airbenchs(total):
+    """lr(t) of TriangleLR against airbench94's triangle(): np.interp through (0, 0.2),
+    (int(0.23 T), 1), (T, 0.07), for every step t = 0..T."""
+    sgd = optim.SGD([nn.Parameter(np.zeros(2))], lr=1.5)
+    sched = optim.make_scheduler("triangle", sgd, total, start=0.2, peak=0.23, end=0.07)
+    got = [sgd.lr] + [sched.step() for _ in range(total)]
+    want = 1.5 * np.interp(np.arange(total + 1), [0, int(0.23 * total), total], [0.2, 1, 0.07])
+    np.testing.assert_allclose(got, want, rtol=1e-14)
+    with pytest.raises(ValueError, match=f"tried to step {total + 1} times"):
+        sched.step()
+    with pytest.raises(ValueError, match=r"peak must be in \[0, 1\), got 1.0"):
+        optim.TriangleLR(sgd, 10, peak=1.0)

@@ -2,7 +2,7 @@
 
 Optimisers (update ``p.data`` in place from ``p.grad``, PyTorch's update rules):
 ``SGD``, ``Adam``, ``AdamW``. Schedules (set ``optimizer.lr`` once per
-iteration): ``ConstantLR``, ``StepLR``, ``CosineAnnealingLR``, ``OneCycleLR``,
+iteration): ``ConstantLR``, ``StepLR``, ``CosineAnnealingLR``, ``OneCycleLR``, ``TriangleLR``,
 ``LinearWarmup``, and ``make_scheduler(name, optimizer, total_steps)``.
 ``Lookahead`` wraps an optimizer with airbench's moving average of the weights.
 
@@ -15,7 +15,7 @@ from .sgd import SGD
 from .adam import Adam, AdamW
 from .lookahead import Lookahead
 from .schedules import (LRSchedule, ConstantLR, StepLR, CosineAnnealingLR, OneCycleLR,
-                        LinearWarmup, make_scheduler, SCHEDULES)
+                        TriangleLR, LinearWarmup, make_scheduler, SCHEDULES)
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Lookahead", "LRSchedule", "ConstantLR", "StepLR",
-           "CosineAnnealingLR", "OneCycleLR", "LinearWarmup", "make_scheduler", "SCHEDULES"]
+           "CosineAnnealingLR", "OneCycleLR", "TriangleLR", "LinearWarmup", "make_scheduler", "SCHEDULES"]
