@@ -40,7 +40,7 @@ MODELS = {
     "fastnet_whiten": ModelInfo(fastnet_whiten, _CIFAR,
                                 "FastNet with airbench's whitening stem, identity init, scaled logits"),
     "airbench94": ModelInfo(airbench94, _CIFAR,
-                            "airbench94's network: fastnet_whiten with GELU, its BatchNorm, no fc bias"),
+                            "airbench94's net: fastnet_whiten, GELU, its BatchNorm, no fc bias"),
 }
 
 

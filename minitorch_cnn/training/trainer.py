@@ -625,17 +625,17 @@ class Trainer:
             return None, None
         level = tta_level(self.cfg)
         acc, per_class, _ = evaluate(self.model, self.eval_loader, tta=level)
-        extra = ""
+        extra, plain = "", acc
         if level:
-            plain = self.history["epochs"][-1].get(f"{self.eval_name}_acc") \
-                if self.history["epochs"] else None
-            if plain is None:
+            rows = self.history["epochs"]
+            plain = rows[-1].get(f"{self.eval_name}_acc") if rows and not self.step else None
+            if plain is None:                 # not evaluated since the last step
                 plain, _, _ = evaluate(self.model, self.eval_loader)
             extra = f" (test-time augmentation level {level}; {plain:.2f} % without)"
-            self.history["final"] = {"tta_level": level, f"{self.eval_name}_acc": plain,
-                                     f"{self.eval_name}_tta_acc": acc}
-            if os.path.isdir(self.cfg.out):
-                write_metrics(self.cfg.out, self.history, self.eval_name)
+        self.history["final"] = {"tta_level": level, f"{self.eval_name}_acc": plain,
+                                 f"{self.eval_name}_tta_acc": acc}
+        if os.path.isdir(self.cfg.out):
+            write_metrics(self.cfg.out, self.history, self.eval_name)
         self.log(f"Accuracy of the model on the {self.eval_name} images: {acc:.2f} %" + extra)
         return acc, per_class
 
