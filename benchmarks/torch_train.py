@@ -10,7 +10,13 @@ our learning-rate schedule applied step by step. Only the framework differs.
         --data-dir DATA --epochs 30 --max-epochs 2 --out runs/torch_seed
 
 ``--max-epochs`` (or ``--max-steps``) stops early while keeping the schedule of ``--epochs`` (so
-the first epochs are comparable with a full minitorch_cnn run). Writes
+the first epochs are comparable with a full minitorch_cnn run). The airbench94 recipe of
+``--preset cifar10-fast`` is here too, each part in PyTorch's own terms as airbench94.py
+writes it: the whitening bias frozen after ``--whiten-bias-epochs`` (its gradient set to
+None, so SGD skips it), the lookahead average (``lerp_`` on the state_dict's float
+tensors every 5 steps, copied back, and again at every epoch's end), fractional epochs,
+and the multi-view TTA (``flip(-1)``, ``F.pad(..., 'reflect')``) of the final evaluation;
+the alternating flips and reflect-padded shifts come with our DataLoader. Writes
 metrics.csv/json and curves.png like the trainer, and prints the seed's log
 lines with "[torch]" in front. Needs torch (``pip install -e .[torch]``).
 Run it in its own process: torch is imported before minitorch_cnn, whose
@@ -35,10 +41,12 @@ os.environ.setdefault("MINITORCH_MALLOC", "system")   # PyTorch as users run it
 
 import numpy as np  # noqa: E402
 
-from minitorch_cnn import interop, models  # noqa: E402
-from minitorch_cnn.cli import _train_config, add_train_parser  # noqa: E402
-from minitorch_cnn.training.trainer import (make_loaders, make_schedule,  # noqa: E402
-                                            prepare_model, write_metrics)
+from minitorch_cnn import interop  # noqa: E402
+from minitorch_cnn.training import TrainConfig  # noqa: E402
+from minitorch_cnn.cli import _given_settings, add_train_parser  # noqa: E402
+from minitorch_cnn.training.trainer import (build_model, build_transform,  # noqa: E402
+                                            make_loaders, make_schedule, prepare_model,
+                                            total_steps, tta_level, write_metrics)
 
 
 def to_torch(x, y, device):
@@ -47,20 +55,48 @@ def to_torch(x, y, device):
     return xt, torch.from_numpy(y.astype(np.int64)).to(device)
 
 
-def evaluate(model, loader, device, tta=False):
-    """Accuracy (%) in eval mode; ``tta``: sum the logits of each image and its mirror (as ours)."""
+def tta_logits(model, xt, level):
+    """airbench's test-time augmentation: 0 none, 1 mean with the mirror image, 2 also the
+    one-pixel diagonal shifts (reflect padding), weighted 1/2, 1/4, 1/4."""
+    if level == 0:
+        return model(xt)
+    mirror = 0.5 * model(xt) + 0.5 * model(xt.flip(-1))   # NCHW: W is the last dim
+    if level == 1:
+        return mirror
+    h, w = xt.shape[2:]
+    padded = torch.nn.functional.pad(xt, (1, 1, 1, 1), mode="reflect")
+    shifted = [tta_logits(model, padded[:, :, i:i + h, i:i + w], 1) for i in (0, 2)]
+    return 0.5 * mirror + 0.5 * torch.stack(shifted).mean(0)
+
+
+def evaluate(model, loader, device, tta=0):
+    """Accuracy (%) in eval mode with test-time augmentation level ``tta`` (as ours)."""
     model.eval()
     correct = total = 0
     with torch.no_grad():
         for x, y in loader:
             xt, yt = to_torch(x, y, device)
-            logits = model(xt)
-            if tta:
-                logits = logits + model(xt.flip(3))  # NCHW: W is dim 3
+            logits = tta_logits(model, xt, int(tta))
             correct += int((logits.argmax(1) == yt).sum())
             total += len(y)
     model.train()
     return 100.0 * correct / max(total, 1)
+
+
+class LookaheadState:
+    """airbench94's lookahead: an average of the state_dict's float tensors, pulled toward
+    the model with weight 1 - decay and copied back into it."""
+
+    def __init__(self, model):
+        self.ema = {k: v.clone() for k, v in model.state_dict().items()
+                    if v.dtype.is_floating_point}
+
+    def update(self, model, decay):
+        state = model.state_dict()
+        with torch.no_grad():
+            for k, e in self.ema.items():
+                e.lerp_(state[k], 1 - decay)
+                state[k].copy_(e)
 
 
 class _LR:
@@ -79,7 +115,7 @@ def main(argv=None):
                    help="stop after this many epochs, keeping the schedule of --epochs")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
     args = parser.parse_args(["train", *(sys.argv[1:] if argv is None else argv)])
-    cfg = _train_config(args)
+    cfg = TrainConfig(**_given_settings(args))
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -88,9 +124,8 @@ def main(argv=None):
     log = lambda line: print(f"[torch] {line}", flush=True)  # noqa: E731
 
     loader, eval_loader, eval_name = make_loaders(cfg)  # the trainer's batches, exactly
-    ours = models.get_model(cfg.model, num_classes=len(loader.dataset.classes),
-                            rng=np.random.default_rng(cfg.seed))
-    prepare_model(ours, cfg, loader.dataset, eval_loader.transform)
+    ours = build_model(cfg, len(loader.dataset.classes))
+    prepare_model(ours, cfg, loader.dataset, build_transform(cfg, loader.dataset)[1])
     model = interop.to_torch_module(ours).to(device).train()
     # our per-parameter lr_scale as parameter groups: lr * s, weight decay / s (see Parameter)
     scales = {name: p.lr_scale for name, p in ours.named_parameters()}
@@ -98,6 +133,7 @@ def main(argv=None):
     for name, p in model.named_parameters():
         if p.requires_grad:
             groups.setdefault(scales[name], []).append(p)
+    whitening = getattr(ours, "whiten", False)
     del ours
     opt_cls, kw = (torch.optim.SGD, dict(momentum=cfg.momentum, nesterov=cfg.nesterov)) \
         if cfg.optimizer == "sgd" else (torch.optim.Adam, {})
@@ -110,9 +146,18 @@ def main(argv=None):
     log(f"{cfg.model} on {args.device} ({torch.get_num_threads()} threads), torch "
         f"{torch.__version__}, {len(loader)} steps/epoch")
     history = {"step_loss": [], "epochs": []}
-    last = min(cfg.epochs, args.max_epochs or cfg.epochs)
+    total = total_steps(cfg, len(loader))
+    last = math.ceil(total / len(loader))
+    last = min(last, args.max_epochs or last)
+    whiten_bias = dict(model.named_parameters()).get("stem.0.bias") \
+        if whitening and cfg.whiten_bias_epochs else None
+    lookahead, done = None, 0
     for epoch in range(last):
+        if whiten_bias is not None and epoch >= cfg.whiten_bias_epochs:
+            whiten_bias.requires_grad_(False)
+            whiten_bias.grad = None                    # SGD skips a parameter without a grad
         t0, seen, correct, losses = time.perf_counter(), 0, 0, []
+        n_steps = min(len(loader), total - epoch * len(loader))
         for step, (x, y) in enumerate(loader.iter_epoch(epoch), start=1):
             xt, yt = to_torch(x, y, device)
             for group in opt.param_groups:
@@ -123,30 +168,49 @@ def main(argv=None):
             loss.backward()
             opt.step()
             sched.step()
+            done += 1
+            if cfg.lookahead and epoch >= cfg.lookahead_start and done % 5 == 0:
+                if lookahead is None:
+                    lookahead = LookaheadState(model)
+                else:
+                    lookahead.update(model, 0.95 ** 5 * (done / total) ** 3)
             value = loss.item()
             if not math.isfinite(value):
                 raise SystemExit(f"[torch] loss became {value} at epoch {epoch + 1}, step {step}")
             losses.append(value)
             correct += int((logits.argmax(1) == yt).sum())
             seen += len(y)
-            if step % cfg.log_every == 0 or step == len(loader):
-                log(f"Epoch [{epoch + 1}/{cfg.epochs}]. Step [{step}/{len(loader)}] "
+            if step % cfg.log_every == 0 or step == n_steps:
+                log(f"Epoch [{epoch + 1}/{cfg.epochs:g}]. Step [{step}/{n_steps}] "
                     f"Loss: {np.mean(losses[-cfg.log_every:]):.4f}")
-            if cfg.max_steps and epoch * len(loader) + step >= cfg.max_steps:
+            if step == n_steps or cfg.max_steps and epoch * len(loader) + step >= cfg.max_steps:
                 break
+        if lookahead is not None:
+            lookahead.update(model, 1.0)               # the model evaluated is the average
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
-        acc = evaluate(model, eval_loader, device, tta=cfg.tta)
+        acc = None if eval_loader is None else evaluate(model, eval_loader, device)
         history["step_loss"] += losses
-        history["epochs"].append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
-                                  "train_acc": 100.0 * correct / seen, f"{eval_name}_acc": acc,
-                                  "lr": lr.lr, "seconds": seconds, "images_per_s": seen / seconds})
-        log(f"Epoch [{epoch + 1}/{cfg.epochs}] done in {seconds:.1f} s ({seen / seconds:.0f} "
-            f"images/s): train loss {np.mean(losses):.4f}, {eval_name} accuracy {acc:.2f} %")
-        write_metrics(cfg.out, history, eval_name)
-        if cfg.max_steps and (epoch + 1) * len(loader) >= cfg.max_steps:
+        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
+               "train_acc": 100.0 * correct / seen}
+        if acc is not None:
+            row[f"{eval_name}_acc"] = acc
+        history["epochs"].append({**row, "lr": lr.lr, "seconds": seconds,
+                                  "images_per_s": seen / seconds})
+        log(f"Epoch [{epoch + 1}/{cfg.epochs:g}] done in {seconds:.1f} s ({seen / seconds:.0f} "
+            f"images/s): train loss {np.mean(losses):.4f}" +
+            ("" if acc is None else f", {eval_name} accuracy {acc:.2f} %"))
+        write_metrics(cfg.out, history, eval_name or "no evaluation")
+        if cfg.max_steps and epoch * len(loader) + step >= cfg.max_steps:
             break
+    level = tta_level(cfg)
+    if eval_loader is not None:
+        acc = evaluate(model, eval_loader, device, tta=level)
+        history["final"] = {"tta_level": level, f"{eval_name}_tta_acc": acc}
+        write_metrics(cfg.out, history, eval_name)
+        log(f"Accuracy of the model on the {eval_name} images: {acc:.2f} % (test-time "
+            f"augmentation level {level})")
     return history
 
 

@@ -214,9 +214,9 @@ def add_evaluate_parser(subparsers):
 
 def run_evaluate(args):
     from . import data as D
-    from .models import get_model
     from .training import TrainConfig, evaluate, load_checkpoint
-    from .training.trainer import build_transform, has_test_split, load_datasets
+    from .training.trainer import build_model, build_transform, has_test_split, load_datasets, \
+        tta_level
     try:
         state = load_checkpoint(args.checkpoint)
         cfg = TrainConfig.from_dict(state["meta"].get("config", {}))
@@ -227,14 +227,14 @@ def run_evaluate(args):
             raise ValueError(f"{args.checkpoint} is a plain state_dict: say which model with --model")
         split = args.split or ("test" if has_test_split(cfg) else "val")
         train, evalset, eval_name = load_datasets(cfg, split)
-        model = get_model(cfg.model, num_classes=len(train.classes))
+        model = build_model(cfg, len(train.classes))
         model.load_state_dict(state["model"])
     except (OSError, ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     _, eval_tf = build_transform(cfg, train)
     acc, per_class, _ = evaluate(model, D.DataLoader(evalset, args.batch_size, transform=eval_tf),
-                                 tta=cfg.tta)
+                                 tta=tta_level(cfg))
     print(f"Accuracy of the model on the {eval_name} images: {acc:.2f} %")
     width = max(len(c) for c in train.classes)
     print(f"{'class':<{width}}  accuracy")

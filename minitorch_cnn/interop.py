@@ -227,7 +227,7 @@ def _twin(m, T):
         nn.Conv2d: lambda: tnn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride,
                                       m.padding, bias=m.bias is not None),
         nn.BatchNorm2d: lambda: tnn.BatchNorm2d(m.num_features, m.eps, m.momentum),
-        nn.ReLU: tnn.ReLU, nn.Flatten: tnn.Flatten, nn.Identity: tnn.Identity,
+        nn.ReLU: tnn.ReLU, nn.GELU: tnn.GELU, nn.Flatten: tnn.Flatten, nn.Identity: tnn.Identity,
         nn.MaxPool2d: lambda: tnn.MaxPool2d(m.kernel_size, m.stride, m.padding),
         nn.AvgPool2d: lambda: tnn.AvgPool2d(m.kernel_size, m.stride, m.padding),
         nn.AdaptiveAvgPool2d: lambda: tnn.AdaptiveAvgPool2d(m.output_size),

@@ -115,7 +115,7 @@ def test_a_new_setting_is_one_field():
 
 def test_config_checks_the_same_rules():
     from minitorch_cnn.training import TrainConfig
-    with pytest.raises(ValueError, match=r"TrainConfig: epochs must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"TrainConfig: epochs must be a number > 0, got 0.0"):
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match=r"TrainConfig: schedule must be one of constant, "):
         TrainConfig(schedule="linear")

@@ -125,7 +125,7 @@ def test_missing_file(tmp_path):
 # ------------------------------------------------------------------ a PyTorch twin
 @pytest.mark.parametrize("name,size", [
     ("resnet50_layer4", 32), ("resnet50_layer4_paper", 32), ("resnet8", 32), ("fastnet_small", 32),
-    ("fastnet_whiten", 32), ("resnet18", 40), ("resnet50", 40)])
+    ("fastnet_whiten", 32), ("airbench94", 32), ("resnet18", 40), ("resnet50", 40)])
 def test_torch_twin_computes_the_same_model(torch, name, size):
     """to_torch_module rebuilds a zoo model from torch.nn layers: same keys, same logits and
     input gradient (train mode, float64, random upstream gradient), same running statistics."""

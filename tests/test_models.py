@@ -448,7 +448,7 @@ def test_registry():
     assert set(models.MODELS) == {
         "resnet50_layer4", "resnet50_layer4_paper", "resnet18", "resnet34", "resnet50",
         "resnet101", "resnet152", "resnet8", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
-        "fastnet", "fastnet_small", "fastnet_whiten"}
+        "fastnet", "fastnet_small", "fastnet_whiten", "airbench94"}
     m = models.get_model("resnet20", num_classes=100)
     assert m.fc.out_features == 100
     with pytest.raises(KeyError, match="available"):
@@ -538,6 +538,35 @@ def test_fastnet_whiten_gradcheck(rng):
     # no dirac init here: copied inputs tie in the max-pools, where the loss has kinks
     m = models.FastNet(3, widths=(3, 4, 5), whiten=True, freeze_bn_weight=True,
                        logit_scale=0.25, dtype=np.float64, rng=rng)
+    x = rng.standard_normal((2, 25, 25, 3))
+    m.init_from_data(x)
+    m.stem[0].bias.data[...] = rng.standard_normal(24) * 0.1
+    _check(m, x, train=True)
+
+
+def test_airbench94_structure():
+    """airbench94.py's network: GELU everywhere, BatchNorm eps 1e-12 and momentum 1 - 0.6,
+    frozen BN weights, no fc bias; ``activation="relu"`` is the ablation."""
+    m = models.get_model("airbench94")
+    params = dict(m.named_parameters())
+    assert sum(p.size for p in params.values()) == 1_972_792
+    assert "fc.bias" not in params and "stem.0.bias" in params
+    acts = [type(c).__name__ for c in m.modules() if type(c).__name__ in ("ReLU", "GELU")]
+    assert acts == ["GELU"] * 7
+    bns = [c for c in m.modules() if isinstance(c, nn.BatchNorm2d)]
+    assert len(bns) == 6 and all(b.eps == 1e-12 and b.momentum == pytest.approx(0.4) and
+                                 not b.weight.requires_grad and b.bias.requires_grad for b in bns)
+    relu = models.get_model("airbench94", activation="relu")
+    assert sum(isinstance(c, nn.ReLU) for c in relu.modules()) == 7
+    assert list(relu.state_dict()) == list(m.state_dict())
+    with pytest.raises(ValueError, match="activation must be one of relu, gelu, got 'tanh'"):
+        models.FastNet(activation="tanh")
+
+
+def test_airbench94_gradcheck(rng):
+    m = models.FastNet(3, widths=(3, 4, 5), whiten=True, freeze_bn_weight=True, logit_scale=0.25,
+                       activation="gelu", bn_eps=1e-12, bn_momentum=0.4, fc_bias=False,
+                       dtype=np.float64, rng=rng)
     x = rng.standard_normal((2, 25, 25, 3))
     m.init_from_data(x)
     m.stem[0].bias.data[...] = rng.standard_normal(24) * 0.1

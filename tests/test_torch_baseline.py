@@ -31,22 +31,35 @@ RUN_FAST = ["--model", "fastnet_whiten", "--synthetic-size", "200", "--batch-siz
             "--log-every", "1"]
 
 
+# the airbench94 recipe (--preset cifar10-fast's settings), shrunk: 5 steps per epoch, 2.6
+# epochs = 13 steps; the whitening bias freezes after epoch 1, lookahead takes its snapshot
+# at step 10 and syncs at the end of epoch 2; GELU, alternating flips, reflect padding,
+# the triangle schedule
+RUN_AIRBENCH = ["--preset", "cifar10-fast", "--data", "synthetic", "--synthetic-size", "200",
+                "--val-split", "40", "--batch-size", "32", "--epochs", "2.6", "--lr", "0.5",
+                "--whiten-bias-epochs", "1", "--lookahead-start", "1", "--log-every", "1",
+                "--eval-batch-size", "40"]
+
+
 def torch_losses(tmp_path, run, *extra):
     pytest.importorskip("torch", reason="PyTorch is not installed; the baseline needs "
                                         "`pip install -e .[torch]`")
     out = tmp_path / "torch"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    # this checkout's package, not an installed one (the script's folder is benchmarks/)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(
+        [str(SCRIPT.parents[1])] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     subprocess.run([sys.executable, str(SCRIPT), *run, *extra, "--out", str(out)],
                    check=True, env=env, capture_output=True, text=True, timeout=300)
     return json.loads((out / "metrics.json").read_text())["step_loss"]
 
 
-@pytest.mark.parametrize("run", [RUN, RUN_FAST], ids=["resnet8", "fastnet_whiten"])
-def test_torch_baseline_follows_our_run(tmp_path, capsys, run):
+@pytest.mark.parametrize("run, steps", [(RUN, 3), (RUN_FAST, 3), (RUN_AIRBENCH, 13)],
+                         ids=["resnet8", "fastnet_whiten", "airbench94"])
+def test_torch_baseline_follows_our_run(tmp_path, capsys, run, steps):
     assert main(["train", *run, "--no-progress", "--out", str(tmp_path / "ours")]) == 0
     ours = json.loads((tmp_path / "ours" / "metrics.json").read_text())["step_loss"]
     theirs = torch_losses(tmp_path, run)
-    assert len(ours) == len(theirs) == 3
+    assert len(ours) == len(theirs) == steps
     np.testing.assert_allclose(theirs, ours, rtol=2e-3)
     other = torch_losses(tmp_path, run, "--seed", "1")
     assert np.abs(np.asarray(other) - ours).max() > 1e-2  # the comparison can fail

@@ -12,7 +12,7 @@ Every dataset holds its split in memory with one interface: ``images``
 * :class:`DataLoader` -- float32 NHWC batches, reproducible per
   ``(seed, epoch, step)`` so training can resume mid-epoch;
 * :mod:`.transforms` -- batch augmentation (``RandomCrop``,
-  ``RandomHorizontalFlip``, ``Normalize``, ``Compose``).
+  ``RandomHorizontalFlip``, ``AlternatingFlip``, ``Normalize``, ``Compose``).
 
 Typical use::
 
@@ -33,13 +33,13 @@ from .dataset import ArrayDataset, Subset, train_val_split
 from .folder import ImageFolder
 from .loader import DataLoader
 from .shapes import SyntheticShapes, synthetic
-from .transforms import (CIFAR10_MEAN, CIFAR10_STD, Compose, Normalize, RandomCrop,
-                         RandomHorizontalFlip)
+from .transforms import (CIFAR10_MEAN, CIFAR10_STD, AlternatingFlip, Compose, Normalize,
+                         RandomCrop, RandomHorizontalFlip)
 
 __all__ = [
     "ArrayDataset", "Subset", "train_val_split",
     "CIFAR10", "download_cifar10", "ImageFolder", "SyntheticShapes", "synthetic",
     "DataLoader",
-    "Compose", "RandomCrop", "RandomHorizontalFlip", "Normalize",
+    "Compose", "RandomCrop", "RandomHorizontalFlip", "AlternatingFlip", "Normalize",
     "CIFAR10_MEAN", "CIFAR10_STD",
 ]

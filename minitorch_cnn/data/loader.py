@@ -34,7 +34,9 @@ class DataLoader:
     seed : int (>= 0)
         Seeds the order and the augmentation; see below.
     transform : callable ``(x, rng) -> x`` or None
-        A batch transform, e.g. from :mod:`minitorch_cnn.data.transforms`.
+        A batch transform, e.g. from :mod:`minitorch_cnn.data.transforms`;
+        one with ``per_sample = True`` is called ``transform(x, rng,
+        index=idx, epoch=e)`` with the batch's sample indices.
     drop_last : bool
         Skip the last batch when it is smaller than ``batch_size``.
 
@@ -144,7 +146,9 @@ class DataLoader:
         else:
             x = x.astype(np.float32)
         if self.transform is not None:
-            x = self.transform(x, self.batch_rng(epoch, step))
+            rng = self.batch_rng(epoch, step)
+            x = self.transform(x, rng, index=idx, epoch=epoch) if getattr(
+                self.transform, "per_sample", False) else self.transform(x, rng)
         return x, self._labels[idx]
 
     def __iter__(self):

@@ -5,6 +5,10 @@ batch ``(N, H, W, C)`` and ``rng`` a ``numpy.random.Generator``; random
 transforms draw all they need from ``rng`` in a fixed order, so the same
 generator state always gives the same output (the :class:`~.loader.DataLoader`
 seeds one per batch from ``(seed, epoch, step)``). Inputs are never modified.
+A transform that depends on *which* images it sees (:class:`AlternatingFlip`)
+sets ``per_sample = True`` and is called ``t(x, rng, index=..., epoch=...)``
+with the dataset indices of the batch and the epoch (the loader and
+``Compose`` pass them on).
 
 The usual CIFAR-10 training pipeline, on images already scaled to [0, 1]::
 
@@ -37,10 +41,11 @@ class Compose:
 
     def __init__(self, transforms):
         self.transforms = list(transforms)
+        self.per_sample = any(getattr(t, "per_sample", False) for t in self.transforms)
 
-    def __call__(self, x, rng):
+    def __call__(self, x, rng, **where):
         for t in self.transforms:
-            x = t(x, rng)
+            x = t(x, rng, **where) if getattr(t, "per_sample", False) else t(x, rng)
         return x
 
     def __repr__(self):
@@ -48,19 +53,28 @@ class Compose:
 
 
 class RandomCrop:
-    """Pad with zeros, then cut a random ``size`` window out of each image.
+    """Pad, then cut a random ``size`` window out of each image.
 
     ``(N, H, W, C) -> (N, size_h, size_w, C)``. Each image gets its own offset,
-    uniform over every window of the zero-padded ``(H + 2p, W + 2p)`` image,
-    so with ``size == H`` and ``padding=4`` the content shifts by -4..4 pixels
-    in each direction.
+    uniform over every window of the padded ``(H + 2p, W + 2p)`` image, so
+    with ``size == H`` and ``padding=4`` the content shifts by -4..4 pixels in
+    each direction. ``padding_mode``: "zeros", or "reflect" (mirror the image
+    about its edge pixels, which are not repeated: NumPy's and PyTorch's
+    "reflect"; airbench's 2-pixel translation), so that no black border is
+    learnt.
     """
 
-    def __init__(self, size=32, padding=4):
+    MODES = {"zeros": "constant", "reflect": "reflect"}
+
+    def __init__(self, size=32, padding=4, padding_mode="zeros"):
         self.size = (size, size) if np.isscalar(size) else tuple(size)
         self.padding = int(padding)
         if self.padding < 0 or len(self.size) != 2 or min(self.size) < 1:
             raise ValueError(f"bad RandomCrop(size={size}, padding={padding})")
+        if padding_mode not in self.MODES:
+            raise ValueError(f"RandomCrop: padding_mode must be 'zeros' or 'reflect', "
+                             f"got {padding_mode!r}")
+        self.padding_mode = padding_mode
 
     def __call__(self, x, rng):
         _check_batch(x, "RandomCrop")
@@ -71,8 +85,10 @@ class RandomCrop:
                              f"image {h + 2 * p}x{w + 2 * p}")
         top = rng.integers(0, h + 2 * p - sh + 1, size=n)
         left = rng.integers(0, w + 2 * p - sw + 1, size=n)
-        padded = np.zeros((n, h + 2 * p, w + 2 * p, c), dtype=x.dtype)
-        padded[:, p:p + h, p:p + w] = x
+        if self.padding_mode == "reflect" and p >= min(h, w):
+            raise ValueError(f"RandomCrop: reflect padding {p} needs images larger than "
+                             f"{p} pixels, got {h}x{w}")
+        padded = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode=self.MODES[self.padding_mode])
         # a strided view of every window, (N, offsets_y, offsets_x, C, sh, sw), no copy;
         # pick one window per image, then back to NHWC (no Python loop over images)
         windows = sliding_window_view(padded, (sh, sw), axis=(1, 2))
@@ -80,7 +96,8 @@ class RandomCrop:
         return np.ascontiguousarray(crops.transpose(0, 2, 3, 1))
 
     def __repr__(self):
-        return f"RandomCrop(size={self.size}, padding={self.padding})"
+        mode = "" if self.padding_mode == "zeros" else f", padding_mode={self.padding_mode!r}"
+        return f"RandomCrop(size={self.size}, padding={self.padding}{mode})"
 
 
 class RandomHorizontalFlip:
@@ -100,6 +117,39 @@ class RandomHorizontalFlip:
 
     def __repr__(self):
         return f"RandomHorizontalFlip(p={self.p})"
+
+
+class AlternatingFlip:
+    """Mirror each image in every other epoch: airbench's flip (Jordan 2024).
+
+    A random half of the images (each with probability 1/2, drawn once from
+    ``seed`` for the ``n`` images of the data set) is mirrored in even
+    epochs, the other half in odd ones. Every image is thus seen both ways
+    in any two consecutive epochs, where independent random flips show about
+    a quarter of them the same way twice. Needs the batch's dataset
+    ``index`` and the ``epoch`` (``per_sample``); ``rng`` is not used.
+    """
+
+    per_sample = True
+
+    def __init__(self, n, seed=0):
+        ss = np.random.SeedSequence(int(seed), spawn_key=(0xF11B,))
+        self.first = np.random.default_rng(ss).random(int(n)) < 0.5   # flipped in epoch 0
+
+    def __call__(self, x, rng=None, *, index, epoch):
+        _check_batch(x, "AlternatingFlip")
+        index = np.asarray(index)
+        if index.shape != (x.shape[0],) or (index.size and not
+                                            0 <= index.min() <= index.max() < self.first.size):
+            raise ValueError(f"AlternatingFlip: expected {x.shape[0]} indices into its "
+                             f"{self.first.size} images, got {index.shape} {index[:5]}")
+        flip = self.first[index] != bool(int(epoch) % 2)
+        out = x.copy()
+        out[flip] = x[flip, :, ::-1]
+        return out
+
+    def __repr__(self):
+        return f"AlternatingFlip(n={self.first.size})"
 
 
 class Normalize:

@@ -10,7 +10,7 @@ from collections import namedtuple
 
 from .blocks import (BasicBlock, Bottleneck, ResidualBlock, ShortcutA, conv1x1, conv3x3,
                      projection)
-from .fastnet import FastNet, fastnet, fastnet_small, fastnet_whiten
+from .fastnet import FastNet, airbench94, fastnet, fastnet_small, fastnet_whiten
 from .cifar import CifarResNet, resnet8, resnet20, resnet32, resnet44, resnet56, resnet110
 from .resnet import ResNet, resnet18, resnet34, resnet50, resnet101, resnet152
 from .seed import ResNet50_layer4, resnet50_layer4, resnet50_layer4_paper
@@ -39,6 +39,8 @@ MODELS = {
     "fastnet_small": ModelInfo(fastnet_small, _CIFAR, "FastNet at a quarter of the width (32-128-128)"),
     "fastnet_whiten": ModelInfo(fastnet_whiten, _CIFAR,
                                 "FastNet with airbench's whitening stem, identity init, scaled logits"),
+    "airbench94": ModelInfo(airbench94, _CIFAR,
+                            "airbench94's net: fastnet_whiten, GELU, its BatchNorm, no fc bias"),
 }
 
 
@@ -57,4 +59,4 @@ __all__ = ["MODELS", "ModelInfo", "get_model",
            "conv1x1", "conv3x3", "projection", "ShortcutA", "BasicBlock", "Bottleneck",
            "ResNet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
            "CifarResNet", "resnet8", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
-           "FastNet", "fastnet", "fastnet_small", "fastnet_whiten"]
+           "FastNet", "fastnet", "fastnet_small", "fastnet_whiten", "airbench94"]

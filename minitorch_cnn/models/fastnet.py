@@ -38,33 +38,46 @@ learn in fewer epochs:
 Differences from airbench: ReLU instead of GELU, BatchNorm eps 1e-5, and
 ``fc`` keeps its bias. Extra keys: ``stem.0.bias``; no ``stem.1.*``.
 
+``airbench94`` is airbench94's network exactly (Jordan 2024, ``airbench94.py``):
+``fastnet_whiten`` with GELU activations (the exact erf form, ``nn.GELU``),
+BatchNorm with eps 1e-12 and momentum 0.4 (airbench writes 0.6 in the other
+convention, the weight of the old running average: PyTorch's and ours is the
+weight of the new batch, 1 - 0.6), and ``fc`` without a bias. Its recipe
+(the whitening bias trained for 3 epochs only, lookahead, alternating flips,
+multi-view TTA) is ``--preset cifar10-fast``.
+
 ===============  ============  ==========  ========================
 model            widths        parameters  multiply-adds (32x32)
 ===============  ============  ==========  ========================
 fastnet          64, 256, 256  1,972,826   118,147,360
 fastnet_small    32, 128, 128  498,138     33,066,272
 fastnet_whiten   64, 256, 256  1,972,802   118,147,360
+airbench94       64, 256, 256  1,972,792   118,147,360
 ===============  ============  ==========  ========================
 """
 import numpy as np
 
 from .. import kernels
 
-from ..nn import BatchNorm2d, Chain, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Scale, Sequential
+from ..nn import (GELU, BatchNorm2d, Chain, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Scale,
+                  Sequential)
 from ._init import kaiming_normal_conv_
 
 
-def _block(cin, cout, dtype, rng):
-    """conv3x3 -> max-pool 2 -> BN -> ReLU -> conv3x3 -> BN -> ReLU (the pool halves the map
-    before the normalisation, so BN and ReLU touch a quarter of the pixels)."""
+ACTIVATIONS = {"relu": ReLU, "gelu": GELU}
+
+
+def _block(cin, cout, dtype, rng, act, bn):
+    """conv3x3 -> max-pool 2 -> BN -> act -> conv3x3 -> BN -> act (the pool halves the map
+    before the normalisation, so BN and the activation touch a quarter of the pixels)."""
     return Sequential(
         Conv2d(cin, cout, 3, padding=1, bias=False, dtype=dtype, rng=rng),
         MaxPool2d(2),
-        BatchNorm2d(cout, dtype=dtype),
-        ReLU(inplace=True),
+        BatchNorm2d(cout, dtype=dtype, **bn),
+        act(),
         Conv2d(cout, cout, 3, padding=1, bias=False, dtype=dtype, rng=rng),
-        BatchNorm2d(cout, dtype=dtype),
-        ReLU(inplace=True))
+        BatchNorm2d(cout, dtype=dtype, **bn),
+        act())
 
 
 class FastNet(Chain):
@@ -75,36 +88,43 @@ class FastNet(Chain):
     ``whiten`` (frozen whitening stem, ``stem`` must be 24; call
     :meth:`init_from_data` before training), ``dirac`` (identity-initialised
     3x3 convolutions, PyTorch's default initialisation otherwise),
-    ``freeze_bn_weight`` and ``logit_scale``.
+    ``freeze_bn_weight`` and ``logit_scale``; ``activation`` ("relu" or "gelu"),
+    ``bn_eps`` and ``bn_momentum`` (every BatchNorm2d's, PyTorch's convention) and
+    ``fc_bias``.
     """
 
     def __init__(self, num_classes=10, *, widths=(64, 256, 256), stem=24, whiten=False,
-                 dirac=False, freeze_bn_weight=False, logit_scale=1.0, dtype=np.float32,
-                 rng=None):
+                 dirac=False, freeze_bn_weight=False, logit_scale=1.0, activation="relu",
+                 bn_eps=1e-5, bn_momentum=0.1, fc_bias=True, dtype=np.float32, rng=None):
         super().__init__()
         self.widths, self.stem_channels = tuple(int(w) for w in widths), int(stem)
         if len(self.widths) != 3:
             raise ValueError(f"FastNet: widths must be three channel counts, got {widths!r}")
         self.whiten, self.dirac, self.logit_scale = bool(whiten), bool(dirac), float(logit_scale)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"FastNet: activation must be one of {', '.join(ACTIVATIONS)}, "
+                             f"got {activation!r}")
+        self.activation, act = activation, ACTIVATIONS[activation]
+        bn = dict(eps=bn_eps, momentum=bn_momentum)
         if self.whiten:
             if self.stem_channels != _WHITEN_CHANNELS:
                 raise ValueError(f"FastNet: a whitening stem has {_WHITEN_CHANNELS} channels "
                                  f"(2 x 3 x 2 x 2), got stem={stem}")
             conv = Conv2d(3, self.stem_channels, 2, padding=0, bias=True, dtype=dtype, rng=rng)
             conv.weight.requires_grad = False
-            self.stem = Sequential(conv, ReLU(inplace=True))
+            self.stem = Sequential(conv, act())
         else:
             self.stem = Sequential(
                 Conv2d(3, self.stem_channels, 2, padding=0, bias=False, dtype=dtype, rng=rng),
-                BatchNorm2d(self.stem_channels, dtype=dtype),
-                ReLU(inplace=True))
+                BatchNorm2d(self.stem_channels, dtype=dtype, **bn),
+                act())
         cin = self.stem_channels
         for i, cout in enumerate(self.widths, start=1):
-            setattr(self, f"block{i}", _block(cin, cout, dtype, rng))
+            setattr(self, f"block{i}", _block(cin, cout, dtype, rng, act, bn))
             cin = cout
         self.pool = MaxPool2d(3)
         self.flatten = Flatten()
-        self.fc = Linear(cin, num_classes, dtype=dtype, rng=rng)
+        self.fc = Linear(cin, num_classes, bias=fc_bias, dtype=dtype, rng=rng)
         if self.logit_scale != 1.0:
             self.scale = Scale(self.logit_scale)
         if self.dirac:
@@ -171,6 +191,8 @@ class FastNet(Chain):
         tricks = [n for n, on in (("whiten", self.whiten), ("dirac", self.dirac)) if on]
         if self.logit_scale != 1.0:
             tricks.append(f"logit_scale={self.logit_scale:g}")
+        if self.activation != "relu":
+            tricks.append(self.activation)
         return f"widths={self.widths}, stem={self.stem_channels}" + "".join(
             f", {t}" for t in tricks)
 
@@ -204,3 +226,10 @@ def fastnet_whiten(num_classes=10, **kw):
     Call ``init_from_data`` (the trainer does) before training."""
     return FastNet(num_classes, widths=(64, 256, 256), whiten=True, dirac=True,
                    freeze_bn_weight=True, logit_scale=1 / 9, **kw)
+
+
+def airbench94(num_classes=10, activation="gelu", **kw):
+    """airbench94's network: ``fastnet_whiten`` with GELU, BatchNorm eps 1e-12 and momentum
+    0.4, and no ``fc`` bias (1,972,792 parameters). ``activation="relu"`` for the ablation."""
+    return fastnet_whiten(num_classes, activation=activation, bn_eps=1e-12, bn_momentum=0.4,
+                          fc_bias=False, **kw)

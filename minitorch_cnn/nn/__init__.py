@@ -1,6 +1,7 @@
 """Layers with explicit forward and backward passes, PyTorch's names and parameter shapes."""
 from .activation import ReLU
 from .conv import Conv2d
+from .gelu import GELU
 from .init import manual_seed
 from .linear import Flatten, Linear, Scale
 from .loss import CrossEntropyLoss

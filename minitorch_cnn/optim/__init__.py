@@ -2,8 +2,9 @@
 
 Optimisers (update ``p.data`` in place from ``p.grad``, PyTorch's update rules):
 ``SGD``, ``Adam``, ``AdamW``. Schedules (set ``optimizer.lr`` once per
-iteration): ``ConstantLR``, ``StepLR``, ``CosineAnnealingLR``, ``OneCycleLR``,
+iteration): ``ConstantLR``, ``StepLR``, ``CosineAnnealingLR``, ``OneCycleLR``, ``TriangleLR``,
 ``LinearWarmup``, and ``make_scheduler(name, optimizer, total_steps)``.
+``Lookahead`` wraps an optimizer with airbench's moving average of the weights.
 
 Both kinds have ``state_dict()``/``load_state_dict()`` with flat
 ``{str: np.ndarray}`` dicts that ``np.savez`` can store; see
@@ -12,8 +13,9 @@ Both kinds have ``state_dict()``/``load_state_dict()`` with flat
 from .optimizer import Optimizer
 from .sgd import SGD
 from .adam import Adam, AdamW
+from .lookahead import Lookahead
 from .schedules import (LRSchedule, ConstantLR, StepLR, CosineAnnealingLR, OneCycleLR,
-                        LinearWarmup, make_scheduler, SCHEDULES)
+                        TriangleLR, LinearWarmup, make_scheduler, SCHEDULES)
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "LRSchedule", "ConstantLR", "StepLR",
-           "CosineAnnealingLR", "OneCycleLR", "LinearWarmup", "make_scheduler", "SCHEDULES"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Lookahead", "LRSchedule", "ConstantLR", "StepLR",
+           "CosineAnnealingLR", "OneCycleLR", "TriangleLR", "LinearWarmup", "make_scheduler", "SCHEDULES"]

@@ -32,7 +32,7 @@ import math
 import numpy as np
 
 __all__ = ["LRSchedule", "ConstantLR", "StepLR", "CosineAnnealingLR", "OneCycleLR",
-           "LinearWarmup", "make_scheduler", "SCHEDULES"]
+           "TriangleLR", "LinearWarmup", "make_scheduler", "SCHEDULES"]
 
 
 def _positive_int(owner, name, value):
@@ -289,6 +289,39 @@ class OneCycleLR(LRSchedule):
                 self.optimizer.momentum = m
 
 
+class TriangleLR(LRSchedule):
+    r"""airbench's triangle: linear from ``start * base_lr`` up to ``base_lr`` at step
+    ``p = int(peak * total_steps)``, then linear down to ``end * base_lr`` at step
+    ``total_steps``::
+
+        lr(t) = base_lr * (start + (1 - start) t / p)                 if t < p
+        lr(t) = base_lr * (1 + (end - 1) (t - p) / (total_steps - p))  otherwise
+
+    (airbench94: ``start=0.2, peak=0.23, end=0.07``; its last step, ``total_steps
+    - 1``, still runs a little above ``end``). At most ``total_steps`` steps.
+    """
+
+    def __init__(self, optimizer, total_steps, start=0.2, peak=0.23, end=0.07):
+        super().__init__(optimizer)
+        self.total_steps = _positive_int("TriangleLR", "total_steps", total_steps)
+        if not 0.0 <= peak < 1.0:
+            raise ValueError(f"TriangleLR: peak must be in [0, 1), got {peak!r}")
+        if not (start >= 0.0 and end >= 0.0):
+            raise ValueError(f"TriangleLR: start and end must be >= 0, got {start!r}, {end!r}")
+        self.start, self.end = float(start), float(end)
+        self.peak_step = int(peak * self.total_steps)
+        self._start()
+
+    def lr_at(self, t):
+        if t > self.total_steps:
+            raise ValueError(f"TriangleLR: tried to step {t} times, but total_steps is "
+                             f"{self.total_steps}")
+        p, n = self.peak_step, self.total_steps
+        if t < p:
+            return self.base_lr * (self.start + (1.0 - self.start) * t / p)
+        return self.base_lr * (1.0 + (self.end - 1.0) * (t - p) / (n - p))
+
+
 class LinearWarmup(LRSchedule):
     r"""Linear warm-up for ``warmup_steps`` iterations, then hand over to
     another schedule (``after``) or keep the rate constant::
@@ -362,13 +395,13 @@ class LinearWarmup(LRSchedule):
             self.after._commit(values["after"])
 
 
-SCHEDULES = ("constant", "step", "cosine", "onecycle")
+SCHEDULES = ("constant", "step", "cosine", "onecycle", "triangle")
 
 
 def make_scheduler(name, optimizer, total_steps, warmup_steps=0, **kw):
     """Build a schedule by name, for the command line.
 
-    ``name``: "constant", "step", "cosine" or "onecycle". ``total_steps``: the
+    ``name``: "constant", "step", "cosine", "onecycle" or "triangle". ``total_steps``: the
     number of training iterations. ``warmup_steps > 0`` prepends a
     ``LinearWarmup`` (the inner schedule then spans ``total_steps -
     warmup_steps``; not allowed with "onecycle", which warms up by itself).
@@ -402,6 +435,8 @@ def make_scheduler(name, optimizer, total_steps, warmup_steps=0, **kw):
                              "(pct_start); use warmup_steps=0")
         kw.setdefault("max_lr", optimizer.lr)
         sched = OneCycleLR(optimizer, total_steps=n, **kw)
+    elif key == "triangle":
+        sched = TriangleLR(optimizer, total_steps=n, **kw)
     else:
         raise ValueError(f"make_scheduler: unknown schedule {name!r}; "
                          f"choose one of {', '.join(SCHEDULES)}")
