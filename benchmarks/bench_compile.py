@@ -46,6 +46,9 @@ sys.path.insert(0, HERE)
 from bench_seed import _machine_busy, _proc_cpu  # noqa: E402  (stdlib-only helpers)
 
 VARIANTS = ("before", "compile", "no-fusion", "plain")
+# on request (--variants): compile / no-fusion with every convolution keeping its im2col
+# matrix for backward (fast/algorithms.py rebuilds it for k x k convs with >= 128 outputs)
+EXTRA_VARIANTS = ("compile-keep", "no-fusion-keep")
 MODELS = (("resnet50_layer4", 100, 32), ("fastnet_whiten", 512, 32))
 RESNET50 = ("resnet50", 8, 64)
 BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
@@ -74,7 +77,7 @@ def worker_main(args):
         net = model
     else:
         from minitorch_cnn.fast import FUSIONS
-        fusions = () if args.variant == "no-fusion" else FUSIONS
+        fusions = () if args.variant.startswith("no-fusion") else FUSIONS
         net = minitorch_cnn.compile(model, input_grad=False, fusions=fusions)
     model.train()
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
@@ -89,6 +92,12 @@ def worker_main(args):
 
     for _ in range(args.warmup):
         train_step()
+        if args.variant.endswith("-keep"):     # the algorithms exist after the first forward
+            from minitorch_cnn.fast.im2col import Im2colGemm
+            for twin in net.plan.fast.values():
+                for alg in getattr(twin, "algorithms", {}).values():
+                    if isinstance(alg, Im2colGemm) and alg.recompute:
+                        alg.recompute, alg.name = False, "im2col+gemm (kept for backward)"
     ready = dict(kind=repr(net) if net is not model else type(model).__name__,
                  code=args.root, fusions=net.fusion_counts() if net is not model else None)
     sys.stdout.write(json.dumps(ready) + "\n")
@@ -256,7 +265,10 @@ def main():
     ap.add_argument("--coverage", action="store_true")
     ap.add_argument("--root", default=ROOT)
     ap.add_argument("--model")
-    ap.add_argument("--variant", choices=VARIANTS)
+    ap.add_argument("--variant", choices=VARIANTS + EXTRA_VARIANTS)
+    ap.add_argument("--variants", default=",".join(VARIANTS),
+                    help="comma list for the seed and FastNet comparisons (the first is the "
+                         "reference of the ratios); also: " + ", ".join(EXTRA_VARIANTS))
     ap.add_argument("--batch", type=int)
     ap.add_argument("--size", type=int)
     args = ap.parse_args()
@@ -291,12 +303,16 @@ def main():
           f"weight decay 5e-4), zero_grad; warm-up {args.warmup} steps per worker")
     print(f"load     {load0} at start (1, 5, 15 min averages; {os.cpu_count()} cores)")
     gemm, others = [sgemm_gflops()], []
-    roots = {"before": before, "compile": ROOT, "no-fusion": ROOT, "plain": ROOT}
+    roots = dict({v: ROOT for v in VARIANTS + EXTRA_VARIANTS}, before=before)
+    variants = tuple(args.variants.split(","))
+    unknown = set(variants) - set(roots)
+    if unknown:
+        sys.exit(f"--variants: unknown {sorted(unknown)}; expected some of {sorted(roots)}")
     results = {}
     for model, batch, size in MODELS:
         part = "seed" if model == "resnet50_layer4" else "fastnet"
         if part not in skip:
-            results[model] = compare("Training step", VARIANTS, roots, model, batch, size,
+            results[model] = compare("Training step", variants, roots, model, batch, size,
                                      args, env, gemm, others)
     if "resnet50" not in skip:
         model, batch, size = RESNET50
