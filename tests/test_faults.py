@@ -385,8 +385,8 @@ def test_resume_with_an_out_of_range_position_names_the_file(stopped_run):
 
 
 def test_cli_refuses_a_bad_value_naming_the_flag(capsys):
-    for argv, message in [(["--epochs", "-1"], "argument --epochs: must be an integer >= 1, "
-                                                "got -1"),
+    for argv, message in [(["--epochs", "-1"], "argument --epochs: must be a number > 0, "
+                                                "got -1.0"),
                           (["--lr", "nan"], "argument --lr: must be a number >= 0, got nan"),
                           (["--pct-start", "1.5"], "argument --pct-start: must be a number >= 0 "
                                                     "and <= 1, got 1.5"),
