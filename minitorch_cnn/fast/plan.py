@@ -56,7 +56,9 @@ def make_plan(model, sample_shape, fusions=FUSIONS, input_grad=True):
         rows, output_source = traced.rows, traced.output_source
     except Exception as e:  # noqa: BLE001 -- any failure means: trust no data flow
         note = f"not traced ({type(e).__name__}: {e}); nothing fused"
-    bn_relu, conv_bias, stem = _fusions(model, rows, output_source, set(fusions), input_grad)
+    modules = dict(model.named_modules())
+    bn_relu, conv_bias, stem = _fusions(model, modules, rows, output_source, set(fusions),
+                                        input_grad)
     fold = {conv: bn for conv, bn in conv_bias}
     folded_into = {bn: conv for conv, bn in conv_bias}
     fused_bn = {bn for bn, _ in bn_relu}
@@ -72,7 +74,6 @@ def make_plan(model, sample_shape, fusions=FUSIONS, input_grad=True):
         elif type(m) is ReLU:
             fast[m] = FastReLU(m, fused=m in fused_relu)
 
-    modules = dict(model.named_modules())
     for r in rows:                               # each convolution's algorithm, per traced shape
         m = modules.get(r.name)
         if type(m) is Conv2d and r.inputs[0] is not None:
@@ -85,9 +86,10 @@ def make_plan(model, sample_shape, fusions=FUSIONS, input_grad=True):
                 rows, note)
 
 
-def _fusions(model, rows, output_source, fusions, input_grad):
-    """(bn_relu pairs, conv_bias pairs, stem conv) of modules, from the traced rows."""
-    modules = dict(model.named_modules())
+def _fusions(model, modules, rows, output_source, fusions, input_grad):
+    """(bn_relu pairs, conv_bias pairs, stem conv) of modules, from the traced rows;
+    ``modules`` is the model's {name: module}."""
+    modules = dict(modules)
     if not model._modules:                       # a single layer: summary names it by type
         modules[type(model).__name__] = model
     calls = Counter(r.name for r in rows if r.type != "add")
