@@ -8,7 +8,7 @@ steps). :func:`minitorch_cnn.fast.algorithms.choose` picks one per shape.
 """
 import numpy as np
 
-from ..nn._checks import Cache, check_grad, check_input, check_window
+from ..nn._checks import Cache, check_grad, check_input, check_windows
 from . import algorithms
 
 
@@ -37,9 +37,7 @@ class FastConv2d:
     def forward(self, x):
         c = self.conv
         check_input(c, x, 4, c.in_channels, c.weight.dtype)
-        for size, k, s, p, axis in zip(x.shape[1:3], c.kernel_size, c.stride, c.padding,
-                                       ("height", "width")):
-            check_window(c, size, k, s, p, axis)
+        check_windows(c, x, c.kernel_size, c.stride, c.padding)
         alg = self.algorithm(x.shape)
         y, saved = alg.forward(np.ascontiguousarray(x), c.weight.data)
         if c.bias is not None and not self.fold_bias:

@@ -6,7 +6,7 @@ is proven equal to it by tests/test_fast.py.
 import numpy as np
 
 from .. import kernels
-from ..nn._checks import Cache, check_grad, check_input
+from ..nn._checks import Cache, check_grad, check_input, values_per_channel
 
 
 class FastBatchNorm2d:
@@ -33,10 +33,7 @@ class FastBatchNorm2d:
         check_input(bn, x, 4, bn.num_features, bn.weight.dtype)
         b = 0.0 if self.input_bias is None else self.input_bias.data
         if bn.training:
-            m = x.size // bn.num_features
-            if m < 2:
-                raise ValueError(f"BatchNorm2d: expected more than 1 value per channel when "
-                                 f"training, got input shape {x.shape}")
+            m = values_per_channel(bn, x)
             mean, var = kernels.channel_stats(x)                     # of x; x + b has mean + b
             bn._update_running(mean + b, var, m)
         else:

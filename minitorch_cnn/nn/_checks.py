@@ -87,3 +87,18 @@ def check_window(layer, size, k, s, p, axis):
         raise ValueError(f"{type(layer).__name__}: kernel size {k} is larger than the padded "
                          f"input ({size} + 2*{p} = {size + 2 * p}) along {axis}")
     return (size + 2 * p - k) // s + 1
+
+
+def check_windows(layer, x, kernel_size, stride, padding):
+    """(OH, OW) of 2-D windows over an NHWC input; error naming the axis where one does not fit."""
+    return tuple(check_window(layer, size, k, s, p, axis) for size, k, s, p, axis in
+                 zip(x.shape[1:3], kernel_size, stride, padding, ("height", "width")))
+
+
+def values_per_channel(layer, x):
+    """How many values each channel of an NHWC batch holds; batch statistics need 2 or more."""
+    m = x.size // x.shape[-1]
+    if m < 2:
+        raise ValueError(f"{type(layer).__name__}: expected more than 1 value per channel "
+                         f"when training, got input shape {x.shape}")
+    return m

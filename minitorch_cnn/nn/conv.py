@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import kernels
-from ._checks import Cache, check_grad, check_input, check_window, pair
+from ._checks import Cache, check_grad, check_input, check_windows, pair
 from .init import uniform_fan_in
 from .module import Module, Parameter
 
@@ -44,9 +44,8 @@ class Conv2d(Module):
     def forward(self, x):
         check_input(self, x, 4, self.in_channels, self.weight.dtype)
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        n, h, w, _ = x.shape
-        oh = check_window(self, h, kh, sh, ph, "height")
-        ow = check_window(self, w, kw, sw, pw, "width")
+        n = x.shape[0]
+        oh, ow = check_windows(self, x, self.kernel_size, self.stride, self.padding)
         ### BEGIN SOLUTION conv2d_forward
         cols = kernels.im2col(x, kh, kw, sh, sw, ph, pw)            # (N*OH*OW, kh*kw*C)
         w_col = self.weight_col()                                    # (kh*kw*C, O)

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import kernels
-from ._checks import Cache, check_grad, check_input, check_window, pair
+from ._checks import Cache, check_grad, check_input, check_windows, pair
 from .module import Module
 
 
@@ -22,9 +22,7 @@ class _Pool2d(Module):
 
     def _check(self, x):
         check_input(self, x, 4)
-        for size, k, s, p, axis in zip(x.shape[1:3], self.kernel_size, self.stride,
-                                       self.padding, ("height", "width")):
-            check_window(self, size, k, s, p, axis)
+        check_windows(self, x, self.kernel_size, self.stride, self.padding)
         return (*self.kernel_size, *self.stride, *self.padding)
 
     def extra_repr(self):
