@@ -47,23 +47,24 @@ def test_gelu_kernels_equal_exact_gelu(dtype, tol):
     y_ref, d_ref = _exact(x)
     scale = np.maximum(1.0, np.abs(x))
     for forward in (K.forward_numpy, K.forward_numba):
-        y, d = forward(x.astype(dtype), True)
+        y, d = forward(x.astype(dtype))
         assert y.dtype == d.dtype == dtype
         assert (np.abs(y - y_ref) / scale).max() <= tol
         assert (np.abs(d - d_ref) / scale).max() <= tol
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_gelu_numba_equals_twin(rng, dtype):
-    x = (rng.standard_normal((3, 9, 5, 7)) * 3).astype(dtype)
-    y0, d0 = K.forward_numpy(x, True)
-    y1, d1 = K.forward_numba(x, True)
+@pytest.mark.parametrize("shape", [(3, 9, 5, 7), (2, 4100)])   # one block; 2 blocks + a rest
+def test_gelu_numba_equals_twin(rng, dtype, shape):
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    y0, d0 = K.forward_numpy(x)
+    y1, d1 = K.forward_numba(x)
     ulp = np.finfo(dtype).eps
     np.testing.assert_allclose(y1, y0, rtol=4 * ulp, atol=4 * ulp)
     np.testing.assert_allclose(d1, d0, rtol=4 * ulp, atol=4 * ulp)
-    y2, none = K.forward_numba(x[:, ::2], False)    # a strided view, no derivative
-    assert none is None
+    y2, d2 = K.forward_numba(x[:, ::2])             # a strided view
     np.testing.assert_array_equal(y2, y1[:, ::2])
+    np.testing.assert_array_equal(d2, d1[:, ::2])
 
 
 def test_gelu_backward_in_eval_mode_is_the_same_derivative(rng):

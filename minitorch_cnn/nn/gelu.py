@@ -23,7 +23,7 @@ class GELU(Module):
 
     def forward(self, x):
         check_input(self, x)
-        y, dydx = kernels.forward(x, need_grad=True)
+        y, dydx = kernels.forward(x)
         self._cache = Cache(y.shape, dydx=dydx)
         return y
 
