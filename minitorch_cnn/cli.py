@@ -110,7 +110,8 @@ def add_setting_arguments(p, cls):
         if f.type is bool:
             kw["action"] = argparse.BooleanOptionalAction
         elif meta.get("choices") is not None:  # argparse's "invalid choice: ... (choose from"
-            kw.update(choices=setting_choices(meta), metavar=f.name.upper())
+            kw.update(choices=setting_choices(meta), type=f.type,  # "1" -> 1 for int choices
+                      metavar=f.name.upper())
             text += f"; one of {', '.join(map(str, kw['choices']))}"
         else:
             kw.update(type=_setting_type(f), metavar=f.name.upper())

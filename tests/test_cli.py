@@ -85,6 +85,10 @@ def test_every_setting_is_a_flag_with_its_type_default_and_rules():
         elif f.metadata.get("choices") is None:               # parsed to the field's type
             value = "1" if f.metadata.get("le") == 1 else "7"
             assert action.type(value) == f.type(value) and type(action.type(value)) is f.type
+        else:                                  # each choice, typed as a user types it
+            for choice in action.choices:
+                args = train.parse_args([action.option_strings[0], str(choice)])
+                assert getattr(args, f.name) == choice, (f.name, choice)
         if f.default is not None:
             assert f"(default {f.default})" in action.help, f.name
         assert ("[may change on --resume]" in action.help) == bool(f.metadata.get("resume"))
