@@ -181,14 +181,16 @@ def test_float32_error_at_most_twice_im2col(case, rng):
 # ---------------------------------------------------------------- the choice
 SEED_AND_FASTNET = [  # (x_shape, weight_shape, stride, padding) -> the measured choice
     ((100, 32, 32, 3), (64, 3, 7, 7), 2, 3, "im2col+gemm"),
-    ((100, 7, 7, 64), (64, 64, 3, 3), 1, 1, "winograd-2x2"),
+    ((100, 7, 7, 64), (64, 64, 3, 3), 1, 1, "im2col+gemm"),          # C = 64, odd output
+    ((100, 4, 4, 64), (64, 64, 3, 3), 1, 1, "winograd-2x2"),         # C = 64, even output
+    ((512, 31, 31, 24), (64, 24, 3, 3), 1, 1, "im2col+gemm"),        # C = 24
     ((100, 4, 4, 128), (128, 128, 3, 3), 1, 1, "winograd-2x2"),
     ((100, 2, 2, 256), (256, 256, 3, 3), 1, 1, "dense-small-map"),
     ((512, 32, 32, 3), (24, 3, 2, 2), 1, 0, "im2col+gemm"),
     ((512, 3, 3, 256), (256, 256, 3, 3), 1, 1, "winograd-2x2"),
     ((100, 4, 4, 64), (64, 64, 3, 3), 2, 1, "im2col+gemm"),
     ((512, 7, 7, 256), (256, 256, 5, 5), 1, 2, "im2col+gemm (recomputed in backward)"),
-    ((512, 15, 15, 64), (256, 64, 3, 3), 1, 1, "winograd-2x2"),
+    ((512, 15, 15, 64), (256, 64, 3, 3), 1, 1, "im2col+gemm (recomputed in backward)"),
     ((100, 7, 7, 256), (64, 256, 1, 1), 1, 0, "gemm (1x1: no im2col copy)"),
 ]
 

@@ -5,8 +5,8 @@ object (see fast/conv.py for the protocol). Every algorithm is exact (float64
 parity with PyTorch in tests/test_fast_algorithms.py); they differ in speed
 and memory only, so the rules encode measurements:
 
-* stride-1 3x3 convolutions: Winograd F(2x2, 3x3) (``winograd.py``), or on
-  maps of at most 2x2 pixels the dense form (``small_map.py``);
+* stride-1 3x3 convolutions: Winograd F(2x2, 3x3) (``winograd.py``) where it
+  measured faster, on maps of at most 2x2 pixels the dense form (``small_map.py``);
 * everything else: im2col + GEMM (the teaching layer's method), with the
   im2col matrix rebuilt in backward instead of kept when O >= 128 and the
   kernel is larger than 1x1: +1 % time there, much less memory; for the
@@ -27,40 +27,47 @@ def choose(x_shape, weight_shape, stride, padding):
     * a 3x3 stride-1 convolution on a map of at most 4 pixels: ``DenseSmallMap``
       (the seed's layer3/layer4 at 2x2: every block of the dense weight is a
       real tap, 16 C K multiply-adds per image, the minimum);
-    * any other 3x3 stride-1 convolution: ``Winograd2x2``;
-    * everything else (1x1, the 7x7 and 2x2 stems, strided): im2col + GEMM.
+    * a 3x3 stride-1 convolution with C >= 128 input channels, or C >= 64 and an
+      output of even height and width: ``Winograd2x2``;
+    * everything else (1x1, the 7x7 and 2x2 stems, strided, 3x3s with few
+      input channels): im2col + GEMM.
 
-    Measured with benchmarks/bench_conv.py's worker, forward + backward, float32,
-    CPU time of one thread (the 2-core machine was shared, load 4-7, which made
-    wall-clock A/B comparisons swing by 2x; CPU time does not count the time
-    other processes held the core), ms, im2col / winograd (chunked) / dense:
+    Measured with benchmarks/bench_conv.py on a quiet 2-core Zen 3 EPYC
+    (2026-12-01), forward + backward, float32, two threads, wall clock, ms, in
+    two runs (OpenBLAS as it is / Haswell kernels forced, which on this Zen 3 are
+    the kernels it picks anyway; benchmarks/results/2026-12-01_epyc-2core-kvm_conv-algorithms_2threads-wall_quiet_*.txt):
 
-    =========================  ======  ========  =====
-    shape (batch)              im2col  winograd  dense
-    =========================  ======  ========  =====
-    64->64 @7x7 (100)          17.2    14.2      -
-    64->64 @4x4 (100)          6.2     3.7       10.4
-    128->128 @4x4 (100)        20.2    12.0      42.1
-    128->128 @2x2 (100)        5.9     4.1       3.5
-    256->256 @2x2 (100)        20.9    13.9      12.7
-    24->64 @31x31 (128)        173.0   170.6     -
-    64->64 @15x15 (128)        103.6   80.9      -
-    64->256 @15x15 (128)       324.1   251.3     -
-    256->256 @7x7 (128)        273.8   189.2     -
-    256->256 @3x3 (128)        50.8    49.7      56.4
-    =========================  ======  ========  =====
+    ============================  ===========  ===========  =========  ===========
+    shape (batch)                 im2col       winograd     dense      PyTorch
+    ============================  ===========  ===========  =========  ===========
+    64->64 @7x7 (100)             12.2 / 13.0  14.7 / 16.1  -          11.5 / 9.0
+    64->64 @4x4 (100)             4.5 / 3.6    3.4 / 2.4    6.8 / 6.1  4.7 / 3.3
+    128->128 @4x4 (100)           12.4 / 12.5  10.7 / 8.5   35 / 26    13.1 / 14.9
+    128->128 @2x2 (100)           4.0 / 3.0    3.5 / 2.9    2.9 / 2.0  7.7 / 6.8
+    256->256 @2x2 (100)           11.4 / 12.3  10.9 / 12.6  8.7 / 9.7  21.8 / 22.4
+    24->64 @31x31 (512)           501 / 532    617 / 709    -          724 / 675
+    64->64 @15x15 (512)           277 / 281    278 / 269    -          254 / 273
+    64->256 @15x15 (512)          744 / 731    711 / 721    -          1080 / 1110
+    256->256 @7x7 (512)           665 / 661    498 / 521    -          862 / 843
+    256->256 @3x3 (512)           120 / 117    164 / 121    117 / 122  159 / 154
+    ============================  ===========  ===========  =========  ===========
 
-    The 4x4 dense form loses (256 of its 16x16 blocks, 100 real taps), and so
-    does a direct Numba loop for FastNet's 2x2 stem (tried: 14.1 ms against
-    im2col's 5.9 ms at batch 128 -- BLAS's microkernel beats a serial loop even
-    at 12 taps).
+    Winograd's 16 GEMMs have C as their inner dimension (im2col's has 9 C), so
+    they need C >= 64 to run near the GEMM's speed; and an odd output wastes part
+    of its last tiles (a 7x7 output is tiled as 8x8: 49 of 64 values used). The
+    rule keeps it where both runs measured it at least as fast. (On one thread
+    of the loaded machine, CPU time, Winograd had won every shape.) A direct
+    Numba loop for FastNet's 2x2 stem lost to im2col (14.1 against 5.9 ms at
+    batch 128).
     """
-    out_channels, _, kh, kw = weight_shape
+    out_channels, in_channels, kh, kw = weight_shape
     stride, padding = pair(stride), pair(padding)
     args = (x_shape, weight_shape, stride, padding)
     if (kh, kw) == (3, 3) and stride == (1, 1):
         if x_shape[1] * x_shape[2] <= 4 and DenseSmallMap.applies(*args):
             return DenseSmallMap(*args)
-        if Winograd2x2.applies(*args):
+        oh, ow = x_shape[1] + 2 * padding[0] - 2, x_shape[2] + 2 * padding[1] - 2
+        even = oh % 2 == 0 and ow % 2 == 0
+        if (in_channels >= 128 or (in_channels >= 64 and even)) and Winograd2x2.applies(*args):
             return Winograd2x2(*args)
     return Im2colGemm(*args, recompute=kh * kw > 1 and out_channels >= 128)
