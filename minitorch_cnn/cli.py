@@ -208,7 +208,10 @@ def add_evaluate_parser(subparsers):
                    help="how many training images the run held out; default: the run's own")
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
-                   help="evaluate on each image and its mirror image; default: the run's own")
+                   help="test-time augmentation (see --tta-level); default: the run's own")
+    p.add_argument("--tta-level", type=int, choices=(1, 2), default=None,
+                   help="with --tta: 1 = each image and its mirror image; 2 = also both "
+                        "shifted one pixel diagonally (6 views); default: the run's own")
     p.set_defaults(func=run_evaluate)
     return p
 
@@ -221,7 +224,7 @@ def run_evaluate(args):
     try:
         state = load_checkpoint(args.checkpoint)
         cfg = TrainConfig.from_dict(state["meta"].get("config", {}))
-        for name in ("model", "data", "data_dir", "val_split", "tta"):
+        for name in ("model", "data", "data_dir", "val_split", "tta", "tta_level"):
             if getattr(args, name) is not None:
                 setattr(cfg, name, getattr(args, name))
         if "config" not in state["meta"] and args.model is None:

@@ -29,6 +29,16 @@ def test_train_then_evaluate(tmp_path, capsys):
     assert report[0] == f"Accuracy of the model on the test images: {final:.2f} %"
     assert report[1].split() == ["class", "accuracy"] and len(report) == 12
 
+    import minitorch_cnn.training as T             # --tta and --tta-level reach evaluate
+    levels, real = [], T.evaluate
+    T.evaluate = lambda *a, tta=0, **k: (levels.append(tta), real(*a, tta=tta, **k))[1]
+    try:
+        for flags in ([], ["--tta"], ["--tta", "--tta-level", "2"], ["--no-tta", "--tta-level", "2"]):
+            assert main(["evaluate", str(out / "checkpoint.npz"), *flags]) == 0
+    finally:
+        T.evaluate = real
+    assert levels == [0, 1, 2, 0]
+
 
 def test_resume_continues_the_same_run(tmp_path, capsys):
     out = tmp_path / "run"
