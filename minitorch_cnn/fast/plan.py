@@ -49,15 +49,17 @@ def make_plan(model, sample_shape, fusions=FUSIONS, input_grad=True):
     unknown = set(fusions) - set(FUSIONS)
     if unknown:
         raise ValueError(f"compile: unknown fusions {sorted(unknown)}; expected some of {FUSIONS}")
-    names = {id(m): name for name, m in model.named_modules()}
+    modules = dict(model.named_modules())        # one {name: module} table per trace
+    names = {id(m): name for name, m in modules.items()}
+    if not model._modules:                       # a single layer: summary names it by type
+        modules[type(model).__name__] = model
     rows, output_source, note = [], None, ""
     try:
         traced = summary(model, sample_shape)
         rows, output_source = traced.rows, traced.output_source
     except Exception as e:  # noqa: BLE001 -- any failure means: trust no data flow
         note = f"not traced ({type(e).__name__}: {e}); nothing fused"
-    modules = dict(model.named_modules())
-    bn_relu, conv_bias, stem = _fusions(model, modules, rows, output_source, set(fusions),
+    bn_relu, conv_bias, stem = _fusions(modules, rows, output_source, set(fusions),
                                         input_grad)
     fold = {conv: bn for conv, bn in conv_bias}
     folded_into = {bn: conv for conv, bn in conv_bias}
@@ -86,12 +88,9 @@ def make_plan(model, sample_shape, fusions=FUSIONS, input_grad=True):
                 rows, note)
 
 
-def _fusions(model, modules, rows, output_source, fusions, input_grad):
+def _fusions(modules, rows, output_source, fusions, input_grad):
     """(bn_relu pairs, conv_bias pairs, stem conv) of modules, from the traced rows;
-    ``modules`` is the model's {name: module}."""
-    modules = dict(modules)
-    if not model._modules:                       # a single layer: summary names it by type
-        modules[type(model).__name__] = model
+    ``modules`` is the model's {name: module} (a single layer under its type's name)."""
     calls = Counter(r.name for r in rows if r.type != "add")
     readers = defaultdict(list)                  # row index (-1: the input) -> rows reading it
     for i, r in enumerate(rows):
