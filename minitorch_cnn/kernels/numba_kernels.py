@@ -8,9 +8,10 @@ for ``t in range(n)``) rather than through 1-D offsets: that is the form LLVM
 turns into vector instructions (docs/performance.md has the measurements).
 
 The elementwise work is fused into as few passes over memory as the maths
-allows: BatchNorm statistics in one pass (float64 sums); normalise + affine
-(+ the following ReLU) in one; BatchNorm (+ ReLU) backward in two (the sums,
-then dx, which also yields the per-channel sum of dx for a folded conv bias).
+allows: BatchNorm statistics in one pass (blocks of rows summed in x's dtype,
+their sums in float64); normalise + affine (+ the following ReLU) in one;
+BatchNorm (+ ReLU) backward in two (the sums, then dx; the per-channel sum of
+dx, a folded conv bias's gradient, follows from the sums without a third).
 
 The kernels are serial on purpose: each is memory-bound and lasts about a
 millisecond, while OpenBLAS owns both cores for the matrix multiplies around
@@ -34,7 +35,7 @@ computes; the tests (tests/test_kernels.py) prove every pair equal.
 import numba
 import numpy as np
 
-from .reference import out_size
+from .reference import batchnorm_dx_sum, out_size
 
 _jit = numba.njit(cache=True, nogil=True)
 
@@ -231,21 +232,36 @@ def avgpool_backward(grad_out, x_shape, kh, kw, sh, sw, ph, pw):
 
 
 # ------------------------------------------------------- BatchNorm (+ ReLU)
+# The per-channel sums run over blocks of _BLOCK rows in x's own dtype (the
+# inner loop then vectorises over 8 float32 channels), and each block's sum is
+# added to a float64 total: a float32 sum of 128 values loses no digit that
+# matters, one of 25 600 would (reference.channel_stats).
+_BLOCK = 128
+
+
 @_jit
 def _channel_stats(x):
     """reference.channel_stats: mean = sum x / M, var = sum (x - mean)^2 / M per channel."""
     m, c = x.shape
-    # one pass, shifted by the first row and summed in float64: no cancellation
-    # trouble for data whose mean is large compared with its spread
-    shift = x[0].astype(np.float64)
+    # one pass, shifted by the first row: no cancellation trouble for data
+    # whose mean is large compared with its spread
+    shift = x[0].copy()
     s = np.zeros(c, dtype=np.float64)
     ss = np.zeros(c, dtype=np.float64)
-    for r in range(m):
-        v = x[r]
+    bs = np.empty(c, dtype=x.dtype)
+    bss = np.empty(c, dtype=x.dtype)
+    for r0 in range(0, m, _BLOCK):
+        bs[:] = 0
+        bss[:] = 0
+        for r in range(r0, min(r0 + _BLOCK, m)):
+            v = x[r]
+            for ch in range(c):
+                d = v[ch] - shift[ch]
+                bs[ch] += d
+                bss[ch] += d * d
         for ch in range(c):
-            d = v[ch] - shift[ch]
-            s[ch] += d
-            ss[ch] += d * d
+            s[ch] += bs[ch]
+            ss[ch] += bss[ch]
     mean = np.empty(c, dtype=x.dtype)
     var = np.empty(c, dtype=x.dtype)
     for ch in range(c):
@@ -285,22 +301,30 @@ def _batchnorm_backward(g, x, mean, inv_std, scale, shift, relu, training, dx):
     """reference.batchnorm_backward in two passes: the sums dbeta = sum G and
     sum G (x - mean) = dgamma / inv_std, then dx = scale G - scale dbeta / M
     - scale inv_std^2 (x - mean) sum G (x - mean) / M (the same formula with
-    x_hat expanded), summing dx on the way for a folded bias."""
+    x_hat expanded). G = g where x scale + shift > lo: lo = 0 applies a fused
+    ReLU's mask, lo = -inf keeps every value."""
     m, c = x.shape
     zero = g.dtype.type(0)
-    sg = np.zeros(c, dtype=np.float64)       # sum of g         -> dbeta
-    sgx = np.zeros(c, dtype=np.float64)      # sum of g (x - mu) -> dgamma / inv_std
-    for r in range(m):
-        gv, xv = g[r], x[r]
+    lo = zero if relu else g.dtype.type(-np.inf)
+    sg = np.zeros(c, dtype=np.float64)       # sum of G          -> dbeta
+    sgx = np.zeros(c, dtype=np.float64)      # sum of G (x - mu) -> dgamma / inv_std
+    bg = np.empty(c, dtype=g.dtype)
+    bgx = np.empty(c, dtype=g.dtype)
+    for r0 in range(0, m, _BLOCK):
+        bg[:] = 0
+        bgx[:] = 0
+        for r in range(r0, min(r0 + _BLOCK, m)):
+            gv, xv = g[r], x[r]
+            for ch in range(c):
+                gi = gv[ch] if xv[ch] * scale[ch] + shift[ch] > lo else zero
+                bg[ch] += gi
+                bgx[ch] += gi * (xv[ch] - mean[ch])
         for ch in range(c):
-            gi = gv[ch]
-            if relu and not xv[ch] * scale[ch] + shift[ch] > 0:
-                gi = zero
-            sg[ch] += gi
-            sgx[ch] += gi * (xv[ch] - mean[ch])
+            sg[ch] += bg[ch]
+            sgx[ch] += bgx[ch]
     dgamma = np.empty(c, dtype=g.dtype)
     dbeta = np.empty(c, dtype=g.dtype)
-    k2 = np.zeros(c, dtype=g.dtype)          # dx = scale * g - k2 - k3 (x - mu)
+    k2 = np.zeros(c, dtype=g.dtype)          # dx = scale * G - k2 - k3 (x - mu)
     k3 = np.zeros(c, dtype=g.dtype)
     for ch in range(c):
         dbeta[ch] = sg[ch]
@@ -308,17 +332,12 @@ def _batchnorm_backward(g, x, mean, inv_std, scale, shift, relu, training, dx):
         if training:
             k2[ch] = scale[ch] * sg[ch] / m
             k3[ch] = scale[ch] * sgx[ch] * inv_std[ch] * inv_std[ch] / m
-    sdx = np.zeros(c, dtype=np.float64)      # sum of dx: a folded conv bias's gradient
     for r in range(m):
         gv, xv, out = g[r], x[r], dx[r]
         for ch in range(c):
-            gi = gv[ch]
-            if relu and not xv[ch] * scale[ch] + shift[ch] > 0:
-                gi = zero
-            d = scale[ch] * gi - k2[ch] - k3[ch] * (xv[ch] - mean[ch])
-            out[ch] = d
-            sdx[ch] += d
-    return dgamma, dbeta, sdx.astype(g.dtype)
+            gi = gv[ch] if xv[ch] * scale[ch] + shift[ch] > lo else zero
+            out[ch] = scale[ch] * gi - k2[ch] - k3[ch] * (xv[ch] - mean[ch])
+    return dgamma, dbeta
 
 
 def _rows(a):
@@ -356,10 +375,11 @@ def batchnorm_backward(grad_out, x, mean, inv_std, scale, shift, relu=False, tra
     channel); see reference."""
     g = _rows(grad_out)
     dx = np.empty_like(g)
-    dgamma, dbeta, dx_sum = _batchnorm_backward(
-        g, _rows(x), _vec(mean), _vec(inv_std), _vec(scale), _vec(shift),
+    scale = _vec(scale)
+    dgamma, dbeta = _batchnorm_backward(
+        g, _rows(x), _vec(mean), _vec(inv_std), scale, _vec(shift),
         bool(relu), bool(training), dx)
-    return dx.reshape(x.shape), dgamma, dbeta, dx_sum
+    return dx.reshape(x.shape), dgamma, dbeta, batchnorm_dx_sum(scale, dbeta, training)
 
 
 # ------------------------------------------------------------------- ReLU
