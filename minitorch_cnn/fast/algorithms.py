@@ -58,7 +58,12 @@ def choose(x_shape, weight_shape, stride, padding):
     rule keeps it where both runs measured it at least as fast. (On one thread
     of the loaded machine, CPU time, Winograd had won every shape.) A direct
     Numba loop for FastNet's 2x2 stem lost to im2col (14.1 against 5.9 ms at
-    batch 128).
+    batch 128). So did im2col + GEMM a block of images at a time (the matrix
+    still in cache for its GEMM, rebuilt per block in backward): at one thread
+    it cut the seed's 7x7 stem forward from 11.7 to 8.3 ms (CPU time), but at
+    two threads its small GEMMs lost, 18-30 against 16 ms forward + backward
+    for blocks of 0.25-4 MB, and 34-75 against 31-32 ms for FastNet's 2x2 stem
+    (quiet, 2026-12-01 evening).
     """
     out_channels, in_channels, kh, kw = weight_shape
     stride, padding = pair(stride), pair(padding)
