@@ -247,7 +247,85 @@ def run_evaluate(args):
     return 0
 
 
-COMMANDS = [add_train_parser, add_evaluate_parser, add_summary_parser, add_assignment_parser]
+# ------------------------------------------------------------------- compare
+def add_compare_parser(subparsers):
+    p = subparsers.add_parser(
+        "compare", help="several runs' accuracies in a table and their curves in one figure",
+        description="Read the metrics.json that `train --out DIR` writes for each run and "
+                    "print one row per run (epochs, last and best accuracy per epoch, the "
+                    "final test-time-augmented accuracy when the run made one); --plot also "
+                    "draws their loss and accuracy curves on shared axes.")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR",
+                   help="a directory written by train --out (or its metrics.json)")
+    p.add_argument("--labels", help="comma-separated names for the runs (default: the paths)")
+    p.add_argument("--plot", metavar="PNG", help="write the curves to this file")
+    p.set_defaults(func=run_compare)
+    return p
+
+
+def _load_history(path):
+    import json
+    import os
+    file = os.path.join(path, "metrics.json") if os.path.isdir(path) else path
+    try:
+        with open(file) as f:
+            history = json.load(f)
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read {file} (expected a directory written by "
+                         f"`train --out`): {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{file}: not a metrics.json written by `train` ({e})") from None
+    if not isinstance(history, dict) or not isinstance(history.get("epochs"), list):
+        raise ValueError(f"{file}: not a metrics.json written by `train` (no 'epochs' list)")
+    return history
+
+
+def _eval_name(history):
+    """'validation' or 'test': the accuracy the run's epochs were evaluated on, or None."""
+    for row in history["epochs"]:
+        for key in row:
+            if key.endswith("_acc") and key != "train_acc":
+                return key[:-len("_acc")]
+    return None
+
+
+def run_compare(args):
+    from .viz import plot_runs
+    labels = args.labels.split(",") if args.labels else list(args.runs)
+    if len(labels) != len(args.runs):
+        print(f"error: --labels names {len(labels)} runs, {len(args.runs)} were given",
+              file=sys.stderr)
+        return 2
+    try:
+        histories = {label: _load_history(path) for label, path in zip(labels, args.runs)}
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    names = {_eval_name(h) for h in histories.values()} - {None}
+    if len(names) > 1:
+        print(f"error: the runs were evaluated on different splits ({', '.join(sorted(names))})",
+              file=sys.stderr)
+        return 2
+    name = names.pop() if names else "validation"
+    width = max(len(label) for label in labels)
+    print(f"{'run':<{width}}  epochs  last {name}  best {name} (epoch)  final with TTA")
+    for label, h in histories.items():
+        accs = [(r[f"{name}_acc"], r["epoch"]) for r in h["epochs"] if f"{name}_acc" in r]
+        last = f"{accs[-1][0]:.2f} %" if accs else "-"
+        best = "{:.2f} % ({})".format(*max(accs)) if accs else "-"
+        final = h.get("final", {})
+        tta = final.get(f"{name}_tta_acc")
+        tta = f"{tta:.2f} % (level {final.get('tta_level')})" if tta is not None else "-"
+        print(f"{label:<{width}}  {len(h['epochs']):>6}  {last:>{len(name) + 5}}  "
+              f"{best:>{len(name) + 13}}  {tta}")
+    if args.plot:
+        plot_runs(histories, args.plot, eval_name=name)
+        print(f"curves: {args.plot}")
+    return 0
+
+
+COMMANDS = [add_train_parser, add_evaluate_parser, add_compare_parser, add_summary_parser,
+            add_assignment_parser]
 """Registration functions, one per subcommand, in the order ``--help`` lists them."""
 
 

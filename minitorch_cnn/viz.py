@@ -6,6 +6,7 @@ Every function draws one figure, saves it as a PNG at ``path`` and returns
 function's docstring gives its default size.
 
 * :func:`plot_training_curves` -- loss per step and accuracy per epoch (the trainer calls it);
+* :func:`plot_runs`            -- several runs' loss and accuracy curves on shared axes;
 * :func:`plot_filters`         -- first-layer convolution filters as an image grid;
 * :func:`plot_feature_maps`    -- the activations of any layer for one image;
 * :func:`plot_confusion_matrix`-- true class against predicted class;
@@ -26,7 +27,7 @@ import numpy as np  # noqa: E402
 
 DPI = 100
 
-__all__ = ["plot_training_curves", "plot_filters", "plot_feature_maps", "plot_confusion_matrix",
+__all__ = ["plot_training_curves", "plot_runs", "plot_filters", "plot_feature_maps", "plot_confusion_matrix",
            "plot_im2col", "plot_dataset_samples", "first_conv", "capture_activation", "DPI"]
 
 
@@ -50,8 +51,7 @@ def plot_training_curves(history, path, eval_name="validation"):
     if losses.size:
         ax_loss.plot(np.arange(1, losses.size + 1), losses, lw=0.5, alpha=0.4, label="step")
         k = max(1, min(50, losses.size // 10))
-        smooth = np.convolve(losses, np.ones(k) / k, mode="valid")
-        ax_loss.plot(np.arange(k, losses.size + 1), smooth, lw=1.5, label=f"mean of {k}")
+        ax_loss.plot(*_moving_average(losses, k), lw=1.5, label=f"mean of {k}")
         ax_loss.legend()
     ax_loss.set(xlabel="step", ylabel="training loss", title="Loss")
     rows = history.get("epochs", [])
@@ -63,6 +63,39 @@ def plot_training_curves(history, path, eval_name="validation"):
         ax_acc.legend()
         ax_acc.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
+    return _save(fig, path)
+
+
+def _moving_average(values, k):
+    """(x, y) of the mean of each k consecutive values; x is the last one's 1-based index."""
+    values = np.asarray(values, dtype=float)
+    k = max(1, min(k, values.size))
+    return np.arange(k, values.size + 1), np.convolve(values, np.ones(k) / k, mode="valid")
+
+
+def plot_runs(histories, path, eval_name="validation", smooth=20):
+    """Several runs side by side: training loss per step (a moving average of
+    ``smooth`` steps) and ``<eval_name>`` accuracy per epoch, one colour per run.
+
+    ``histories`` maps a label to a history as in :func:`plot_training_curves`
+    (a run's ``metrics.json``). 1000 x 400 pixels.
+    """
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    key = f"{eval_name}_acc"
+    for label, history in histories.items():
+        losses = history.get("step_loss", [])
+        if len(losses):
+            ax_loss.plot(*_moving_average(losses, smooth), lw=1.2, label=label)
+        rows = [r for r in history.get("epochs", []) if r.get(key) is not None]
+        if rows:
+            ax_acc.plot([r["epoch"] for r in rows], [r[key] for r in rows], "o-", ms=3,
+                        label=label)
+    ax_loss.set(xlabel="step", ylabel=f"training loss (mean of {smooth} steps)", title="Loss")
+    ax_acc.set(xlabel="epoch", ylabel=f"{eval_name} accuracy (%)", title="Accuracy")
+    ax_acc.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    for ax in (ax_loss, ax_acc):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     return _save(fig, path)
 
 

@@ -173,3 +173,42 @@ def test_evaluate_split_val_needs_held_out_images(tmp_path, capsys):
     export_npz(get_model("resnet8", rng=np.random.default_rng(0)), path)
     assert main(["evaluate", str(path), "--model", "resnet8", "--split", "val"]) == 2
     assert "there is no validation split" in capsys.readouterr().err
+
+
+def _metrics(directory, accs, final=None, split="validation"):
+    import json
+    directory.mkdir()
+    history = {"step_loss": [2.3, 2.0, 1.8],
+               "epochs": [{"epoch": e, "train_acc": 50.0, f"{split}_acc": a}
+                          for e, a in enumerate(accs, 1)]}
+    if final:
+        history["final"] = final
+    (directory / "metrics.json").write_text(json.dumps(history))
+    return str(directory)
+
+
+def test_compare_runs_table_and_figure(tmp_path, capsys):
+    a = _metrics(tmp_path / "a", [61.5, 80.25, 79.0],
+                 {"tta_level": 2, "validation_acc": 79.0, "validation_tta_acc": 81.5})
+    b = _metrics(tmp_path / "b", [55.0, 70.0])
+    png = tmp_path / "c.png"
+    assert main(["compare", a, b, "--labels", "lookahead,none", "--plot", str(png)]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert rows[1] == ["lookahead", "3", "79.00", "%", "80.25", "%", "(2)", "81.50", "%",
+                       "(level", "2)"]
+    assert rows[2] == ["none", "2", "70.00", "%", "70.00", "%", "(2)", "-"]
+    assert rows[3] == ["curves:", str(png)] and png.stat().st_size > 0
+
+
+def test_compare_refuses_what_it_cannot_compare(tmp_path, capsys):
+    a = _metrics(tmp_path / "a", [60.0])
+    assert main(["compare", a, str(tmp_path / "missing")]) == 2
+    assert "missing: cannot read" in capsys.readouterr().err
+    assert main(["compare", a, "--labels", "x,y"]) == 2
+    assert "--labels names 2 runs, 1 were given" in capsys.readouterr().err
+    t = _metrics(tmp_path / "t", [60.0], split="test")
+    assert main(["compare", a, t]) == 2
+    assert "different splits (test, validation)" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    assert main(["compare", str(tmp_path / "bad.json")]) == 2
+    assert "no 'epochs' list" in capsys.readouterr().err

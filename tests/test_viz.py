@@ -48,6 +48,15 @@ def test_training_curves_before_the_first_epoch(tmp_path):
     assert png_size(path) == (1000, 400)
 
 
+def test_runs_on_shared_axes(tmp_path):
+    runs = {"a": {"step_loss": list(np.linspace(2.3, 0.5, 60)),
+                  "epochs": [{"epoch": e, "train_acc": 50.0, "test_acc": 40.0 + 9 * e}
+                             for e in (1, 2, 3)]},
+            "b": {"step_loss": [2.3, 2.1, 2.0], "epochs": []}}     # stopped before an epoch ended
+    path = viz.plot_runs(runs, tmp_path / "runs.png", eval_name="test")
+    assert png_size(path) == (1000, 400)
+
+
 @pytest.mark.parametrize("n_filters, ncols", [(12, 8), (64, 8), (5, 8)])
 def test_filters_grid(tmp_path, n_filters, ncols):
     weight = np.random.default_rng(0).standard_normal((n_filters, 3, 5, 5))
