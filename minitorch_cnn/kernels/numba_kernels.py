@@ -240,28 +240,40 @@ _BLOCK = 128
 
 
 @_jit
+def _two_sums(g, g0, x, x0, scale, shift, relu):
+    """Per channel, sum G and sum G (x - x0), with G = g - g0 where not relu or
+    x scale + shift > 0, else 0: BatchNorm's statistics (g = x, g0 = x0 = the
+    first row) and the sums of its backward (g0 = 0, x0 = the mean)."""
+    m, c = x.shape
+    zero = g.dtype.type(0)
+    s = np.zeros(c, dtype=np.float64)
+    sx = np.zeros(c, dtype=np.float64)
+    bs = np.empty(c, dtype=g.dtype)
+    bsx = np.empty(c, dtype=g.dtype)
+    for r0 in range(0, m, _BLOCK):
+        bs[:] = 0
+        bsx[:] = 0
+        for r in range(r0, min(r0 + _BLOCK, m)):
+            gv, xv = g[r], x[r]
+            for ch in range(c):
+                gi = gv[ch] - g0[ch]
+                if relu and not xv[ch] * scale[ch] + shift[ch] > 0:
+                    gi = zero
+                bs[ch] += gi
+                bsx[ch] += gi * (xv[ch] - x0[ch])
+        s += bs
+        sx += bsx
+    return s, sx
+
+
+@_jit
 def _channel_stats(x):
     """reference.channel_stats: mean = sum x / M, var = sum (x - mean)^2 / M per channel."""
     m, c = x.shape
     # one pass, shifted by the first row: no cancellation trouble for data
     # whose mean is large compared with its spread
     shift = x[0].copy()
-    s = np.zeros(c, dtype=np.float64)
-    ss = np.zeros(c, dtype=np.float64)
-    bs = np.empty(c, dtype=x.dtype)
-    bss = np.empty(c, dtype=x.dtype)
-    for r0 in range(0, m, _BLOCK):
-        bs[:] = 0
-        bss[:] = 0
-        for r in range(r0, min(r0 + _BLOCK, m)):
-            v = x[r]
-            for ch in range(c):
-                d = v[ch] - shift[ch]
-                bs[ch] += d
-                bss[ch] += d * d
-        for ch in range(c):
-            s[ch] += bs[ch]
-            ss[ch] += bss[ch]
+    s, ss = _two_sums(x, shift, x, shift, shift, shift, False)
     mean = np.empty(c, dtype=x.dtype)
     var = np.empty(c, dtype=x.dtype)
     for ch in range(c):
@@ -301,27 +313,11 @@ def _batchnorm_backward(g, x, mean, inv_std, scale, shift, relu, training, dx):
     """reference.batchnorm_backward in two passes: the sums dbeta = sum G and
     sum G (x - mean) = dgamma / inv_std, then dx = scale G - scale dbeta / M
     - scale inv_std^2 (x - mean) sum G (x - mean) / M (the same formula with
-    x_hat expanded). G = g where x scale + shift > lo: lo = 0 applies a fused
-    ReLU's mask, lo = -inf keeps every value."""
+    x_hat expanded). With relu, G = g where x scale + shift > 0, else 0 (the
+    fused ReLU's mask)."""
     m, c = x.shape
     zero = g.dtype.type(0)
-    lo = zero if relu else g.dtype.type(-np.inf)
-    sg = np.zeros(c, dtype=np.float64)       # sum of G          -> dbeta
-    sgx = np.zeros(c, dtype=np.float64)      # sum of G (x - mu) -> dgamma / inv_std
-    bg = np.empty(c, dtype=g.dtype)
-    bgx = np.empty(c, dtype=g.dtype)
-    for r0 in range(0, m, _BLOCK):
-        bg[:] = 0
-        bgx[:] = 0
-        for r in range(r0, min(r0 + _BLOCK, m)):
-            gv, xv = g[r], x[r]
-            for ch in range(c):
-                gi = gv[ch] if xv[ch] * scale[ch] + shift[ch] > lo else zero
-                bg[ch] += gi
-                bgx[ch] += gi * (xv[ch] - mean[ch])
-        for ch in range(c):
-            sg[ch] += bg[ch]
-            sgx[ch] += bgx[ch]
+    sg, sgx = _two_sums(g, np.zeros(c, dtype=g.dtype), x, mean, scale, shift, relu)
     dgamma = np.empty(c, dtype=g.dtype)
     dbeta = np.empty(c, dtype=g.dtype)
     k2 = np.zeros(c, dtype=g.dtype)          # dx = scale * G - k2 - k3 (x - mu)
@@ -335,7 +331,9 @@ def _batchnorm_backward(g, x, mean, inv_std, scale, shift, relu, training, dx):
     for r in range(m):
         gv, xv, out = g[r], x[r], dx[r]
         for ch in range(c):
-            gi = gv[ch] if xv[ch] * scale[ch] + shift[ch] > lo else zero
+            gi = gv[ch]
+            if relu and not xv[ch] * scale[ch] + shift[ch] > 0:
+                gi = zero
             out[ch] = scale[ch] * gi - k2[ch] - k3[ch] * (xv[ch] - mean[ch])
     return dgamma, dbeta
 
