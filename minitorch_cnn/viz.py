@@ -27,8 +27,9 @@ import numpy as np  # noqa: E402
 
 DPI = 100
 
-__all__ = ["plot_training_curves", "plot_runs", "plot_filters", "plot_feature_maps", "plot_confusion_matrix",
-           "plot_im2col", "plot_dataset_samples", "first_conv", "capture_activation", "DPI"]
+__all__ = ["plot_training_curves", "plot_runs", "plot_filters", "plot_feature_maps",
+           "plot_confusion_matrix", "plot_im2col", "plot_dataset_samples", "first_conv",
+           "capture_activation", "DPI"]
 
 
 def _save(fig, path, tight=True):
