@@ -51,30 +51,53 @@ class ResNet50_layer4(Chain):  # noqa: N801 -- the seed's name
     def __init__(self, num_classes=10, *, paper_shortcuts=False, dtype=np.float32, rng=None):
         super().__init__()
         self.paper_shortcuts = bool(paper_shortcuts)
-        kw = dict(paper_shortcut=self.paper_shortcuts, dtype=dtype, rng=rng)
-
-        def stage(in_channels, middle, out, n, downsample_last):
-            blocks = [ResidualBlock(in_channels if i == 0 else out, middle, out,
-                                    downsample=downsample_last and i == n - 1, **kw)
-                      for i in range(n)]
-            return Sequential(*blocks)
-
+        kw = dict(dtype=dtype, rng=rng)
+        block = dict(paper_shortcut=self.paper_shortcuts, **kw)
+        # The seed's Question 2, listed as its code lists it (its comments are its hints).
         ### BEGIN SOLUTION q2_blanks
         self.layer1 = Sequential(
-            Conv2d(3, 64, 7, stride=2, padding=3, dtype=dtype, rng=rng),
+            Conv2d(in_channels=3, out_channels=64, kernel_size=7, stride=2, padding=3, **kw),
+            # Hint: through this conv layer, the input image size is halved.
+            # Consider stride, kernel size, padding and input & output channel sizes.
             BatchNorm2d(64, dtype=dtype),
             ReLU(inplace=True),
             MaxPool2d(kernel_size=3, stride=2, padding=0))
-        self.layer2 = stage(64, 64, 256, 3, downsample_last=True)
+        self.layer2 = Sequential(
+            ResidualBlock(in_channels=64, middle_channels=64, out_channels=256,
+                          downsample=False, **block),
+            ResidualBlock(in_channels=256, middle_channels=64, out_channels=256,
+                          downsample=False, **block),
+            ResidualBlock(in_channels=256, middle_channels=64, out_channels=256,
+                          downsample=True, **block))
         ### END SOLUTION q2_blanks
         ### BEGIN SOLUTION q2_layer3
-        self.layer3 = stage(256, 128, 512, 4, downsample_last=True)
+        self.layer3 = Sequential(                      # you can refer to layer2 above
+            ResidualBlock(in_channels=256, middle_channels=128, out_channels=512,
+                          downsample=False, **block),
+            ResidualBlock(in_channels=512, middle_channels=128, out_channels=512,
+                          downsample=False, **block),
+            ResidualBlock(in_channels=512, middle_channels=128, out_channels=512,
+                          downsample=False, **block),
+            ResidualBlock(in_channels=512, middle_channels=128, out_channels=512,
+                          downsample=True, **block))
         ### END SOLUTION q2_layer3
         ### BEGIN SOLUTION q2_layer4
-        self.layer4 = stage(512, 256, 1024, 6, downsample_last=False)
+        self.layer4 = Sequential(                      # you can refer to layer2 above
+            ResidualBlock(in_channels=512, middle_channels=256, out_channels=1024,
+                          downsample=False, **block),
+            ResidualBlock(in_channels=1024, middle_channels=256, out_channels=1024,
+                          downsample=False, **block),
+            ResidualBlock(in_channels=1024, middle_channels=256, out_channels=1024,
+                          downsample=False, **block),
+            ResidualBlock(in_channels=1024, middle_channels=256, out_channels=1024,
+                          downsample=False, **block),
+            ResidualBlock(in_channels=1024, middle_channels=256, out_channels=1024,
+                          downsample=False, **block),
+            ResidualBlock(in_channels=1024, middle_channels=256, out_channels=1024,
+                          downsample=False, **block))
         ### END SOLUTION q2_layer4
         ### BEGIN SOLUTION q2_blanks
-        self.fc = Linear(1024, num_classes, dtype=dtype, rng=rng)
+        self.fc = Linear(1024, num_classes, **kw)      # Hint: why is an fc layer needed?
         self.avgpool = AvgPool2d((1, 1), stride=2)
         ### END SOLUTION q2_blanks
         self.flatten = Flatten()  # the seed's x.view(x.size(0), -1); no parameters
