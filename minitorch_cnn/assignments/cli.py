@@ -26,7 +26,11 @@ def add_assignment_parser(subparsers):
     g.add_argument("--tasks", help="comma-separated tasks to grade (default: the copy's)")
     g.add_argument("--all", action="store_true",
                    help="grade every task of the assignment, the ones not blanked too")
-    g.add_argument("--timeout", type=float, default=120.0, help="seconds per task (default 120)")
+    g.add_argument("--timeout", type=float, default=120.0,
+                   help="wall and CPU seconds per task (default 120)")
+    g.add_argument("--memory", type=int, default=4096, metavar="MB",
+                   help="address space per task's process (default 4096 MB)")
+    g.add_argument("--jobs", type=int, help="tasks graded at once (default: up to 4 cores)")
     g.set_defaults(func=run_grade)
     n = sub.add_parser("notebooks", help="notebooks (.ipynb) from the examples' percent scripts")
     n.add_argument("scripts", nargs="*", metavar="SCRIPT",
@@ -48,7 +52,7 @@ def run_list(args):
         print(f"{a.name}  ({a.points:g} points)  {a.title}")
         width = max(len(t.name) for t in a.tasks)
         for t in a.tasks:
-            print(f"  {t.name:<{width}}  {t.points:>4g}  {t.title}")
+            print(f"  {t.name:<{width}}  {t.points:>4g}  {t.title}" + (" (extra)" if t.extra else ""))
         print()
     return 0
 
@@ -63,17 +67,18 @@ def run_make(args):
         return 2
     kind = "instructor's copy" if args.solution else "student copy"
     print(f"wrote the {kind} of {args.name} to {args.out}: {len(manifest['tasks'])} tasks, "
-          f"{sum(manifest['points'].values()):g} points")
+          f"{manifest['total']:g} points")
     print(f"  students: cd {args.out} && python -m pytest tests")
     print(f"  grading:  minitorch-cnn assignment grade {args.out}")
     return 0
 
 
 def run_grade(args):
-    from .grade import GradingError, grade, table, write
+    from .grade import GradingError, grade
+    from .report import table, write
     try:
         report = grade(args.folder, key=args.key, tasks=_split(args.tasks), all_tasks=args.all,
-                       timeout=args.timeout)
+                       timeout=args.timeout, memory_mb=args.memory, jobs=args.jobs)
     except GradingError as e:
         print(f"grading error: {e}", file=sys.stderr)
         return 2

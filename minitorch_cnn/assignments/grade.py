@@ -1,26 +1,43 @@
-"""``assignment grade``: every task in isolation, in a process of its own, with a time limit.
+"""``assignment grade``: every task in isolation, in a confined process of its own.
 
-For each task, a child process computes the reference's results, installs
-the student's code for that task only (:func:`tasks.install`), runs the same
-cases and compares. A student's exception, wrong shape, infinite loop or
-crash costs that task's points only. The grader exits non-zero only when it
-cannot grade (no manifest, an unknown assignment, the reference failing its
-own cases).
+For each task the grader (this process, which never runs a student's code)
+
+1. assembles the package the task is graded in (:func:`package.assemble`):
+   the teaching path, the student's code for that task, the reference's for
+   every other region;
+2. has :mod:`runner` fork a confined process (limits on wall time, CPU time
+   and memory; Landlock where Linux has it) that runs the cases' inputs
+   through it and writes only the outputs, as JSON and ``.npz`` (read
+   without pickle);
+3. computes the reference's results itself (:func:`tasks.reference_results`),
+   meanwhile, and compares, scores and writes every output after the
+   processes have ended.
+
+A student's exception, wrong shape, infinite loop, memory bomb or crash
+costs that task's points only. The grader exits non-zero only when it cannot
+grade (no manifest, an unknown assignment, the reference failing its own
+cases). docs/teaching.md says what this does and does not guarantee.
 """
-import contextlib
 import hashlib
-import io
 import json
-import multiprocessing
-import re
-import textwrap
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 import time
-import traceback
-from dataclasses import asdict, dataclass, field
+import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import get_assignment, public
-from .tasks import Check, install, marked_files, region_index, run_checks, score
+import numpy as np
+
+from . import get_assignment, markers, package, public, runner
+from .tasks import PACKAGE, Check, marked_files, reference_results, region_index, score
+
+MAX_OUTPUT = 512 << 20          # bytes of outputs read back from one task's process
 
 
 class GradingError(RuntimeError):
@@ -36,86 +53,11 @@ class TaskResult:
     checks: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     seconds: float = 0.0
+    extra: bool = False
 
     @property
     def first_failure(self):
         return next((c for c in self.checks if not c.passed), None)
-
-
-def _child(task_name, assignment, student_pkg, key, conn):
-    out = io.StringIO()
-    try:
-        task = get_assignment(assignment).task(task_name)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            try:
-                expected = _expected(task, key)
-            except Exception:  # noqa: BLE001
-                conn.send(("error", f"the reference failed its own cases:\n{traceback.format_exc()}"))
-                return
-            checks, notes = run_checks(task, key=key, expected=expected,
-                                       installer=lambda: install(task, student_pkg))
-        printed = out.getvalue()
-        if printed.strip():
-            notes.append("your code printed: " + printed.strip()[-300:])
-        conn.send(("ok", ([asdict(c) for c in checks], notes)))
-    except Exception:  # noqa: BLE001
-        conn.send(("error", traceback.format_exc()))
-    finally:
-        conn.close()
-
-
-def _expected(task, key):
-    from .. import kernels
-    from .tasks import _seed
-    previous = kernels.set_backend(task.backend)
-    try:
-        ref = task.mod()
-        out = {}
-        for c in task.all_cases(key):
-            _seed(c)
-            out[c.name] = task.expected(c, ref)
-        return out
-    finally:
-        kernels.set_backend(previous)
-
-
-def _context():
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-
-
-def grade_task(task, assignment, student_pkg, key=None, timeout=60.0):
-    """Grade one task in a child process; a TaskResult (GradingError if the grader fails)."""
-    ctx = _context()
-    parent, child = ctx.Pipe(duplex=False)
-    t0 = time.perf_counter()
-    proc = ctx.Process(target=_child, args=(task.name, assignment, str(student_pkg), key, child),
-                       daemon=True)
-    proc.start()
-    child.close()
-    message = None
-    if parent.poll(timeout):
-        try:
-            message = parent.recv()
-        except EOFError:
-            message = None
-    proc.join(5)
-    if proc.is_alive():
-        proc.kill()
-        proc.join()
-    seconds = time.perf_counter() - t0
-    if message is None:
-        why = (f"timed out after {timeout:g} s (an infinite loop, or far too slow?)"
-               if seconds >= timeout else f"the grading process died (exit code {proc.exitcode})")
-        cases = task.all_cases(key)
-        checks = [Check(c.name, "everything", c.weight, False, why, c.hidden) for c in cases]
-        return TaskResult(task.name, task.title, task.points, 0.0, checks, [why], seconds)
-    status, payload = message
-    if status == "error":
-        raise GradingError(f"task {task.name}: {payload}")
-    checks = [Check(**c) for c in payload[0]]
-    return TaskResult(task.name, task.title, task.points, score(task, checks), checks,
-                      payload[1], seconds)
 
 
 @dataclass
@@ -127,14 +69,15 @@ class Report:
 
     @property
     def score(self):
-        return round(sum(r.score for r in self.results), 2)
+        return round(sum(r.score for r in self.results if not r.extra), 2)
 
     @property
     def points(self):
-        return sum(r.points for r in self.results)
+        return sum(r.points for r in self.results if not r.extra)
 
 
-def grade(folder, key=None, tasks=None, all_tasks=False, timeout=60.0):
+def grade(folder, key=None, tasks=None, all_tasks=False, timeout=120.0, memory_mb=4096,
+          jobs=None):
     """Grade the copy in ``folder``; a Report."""
     folder = Path(folder)
     try:
@@ -149,10 +92,211 @@ def grade(folder, key=None, tasks=None, all_tasks=False, timeout=60.0):
     if tasks:
         names = [n for n in names if n in tasks]
     notes = _reference_notes(manifest)
-    region_index()                                       # fail here, not in every child
-    results = [grade_task(assignment.task(n), assignment.name, folder / "minitorch_cnn", key,
-                          timeout) for n in names]
-    return Report(assignment.name, assignment.title, results, notes)
+    landlock = runner.landlock_abi() >= 1
+    if not landlock:
+        notes.append("no Landlock on this machine: the students' code could read this "
+                     "machine's files while it ran (grade in a container or as another user)")
+    work = Path(tempfile.mkdtemp(prefix="minitorch-grade-"))
+    try:
+        return Report(assignment.name, assignment.title,
+                      _grade_all(assignment, names, folder / "minitorch_cnn", key, work,
+                                 dict(timeout=float(timeout), memory_mb=int(memory_mb),
+                                      jobs=jobs or max(1, min(4, os.cpu_count() or 1)),
+                                      landlock=landlock)), notes)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _grade_all(assignment, names, student_pkg, key, work, opts):
+    index = region_index()
+    base = work / "base" / "minitorch_cnn"
+    package.base(base, assignment, index)
+    jobs = []
+    for n in names:
+        task = assignment.task(n)
+        job = _Job(task, work / task.name, task.all_cases(key))
+        try:
+            job.origins, job.notes = package.assemble(task, student_pkg, job.folder / "pkg" /
+                                                      "minitorch_cnn", index, base)
+        except (markers.MarkerError, SyntaxError, OSError) as e:
+            job.failed = f"could not read your code: {e}"
+        (job.folder / "out").mkdir(parents=True, exist_ok=True)
+        (job.folder / "job.json").write_text(json.dumps({
+            "assignment": assignment.name, "task": n,
+            "cases": [{"name": c.name, "params": repr(c.params)} for c in job.cases]}))
+        jobs.append(job)
+    pool = _Pool(work, opts)
+    try:
+        pending = [j for j in jobs if j.failed is None]
+        for job in jobs:                       # the reference's results, while children run
+            pool.pump(pending)
+            try:
+                job.expected = reference_results(job.task, cases=job.cases)
+            except Exception as e:  # noqa: BLE001
+                raise GradingError(f"task {job.task.name}: the reference failed its own "
+                                   f"cases: {type(e).__name__}: {e}") from e
+        while pending or pool.running or pool.started:
+            pool.pump(pending, wait=0.05)
+    finally:
+        pool.close()
+    return [_result(job, opts) for job in jobs]
+
+
+class _Job:
+    def __init__(self, task, folder, cases):
+        self.task, self.folder, self.cases = task, folder, cases
+        self.origins, self.notes, self.failed = {}, [], None
+        self.expected, self.status, self.seconds, self.timed_out = None, None, 0.0, False
+
+
+class _Pool:
+    """The runner process: sends it task folders (``jobs`` at a time), hears when each ends,
+    kills a task's process group when it runs past the time limit."""
+
+    def __init__(self, work, opts):
+        links = work / "numpy-only"
+        links.mkdir()
+        real = [Path(np.__file__).resolve().parent]
+        libs = real[0].parent / "numpy.libs"
+        if libs.is_dir():
+            real.append(libs)
+        for r in real:
+            (links / r.name).symlink_to(r, target_is_directory=True)
+        self.opts, self.running, self.started = opts, {}, {}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-B", str(Path(runner.__file__).resolve())],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            cwd=work, text=True, start_new_session=True)
+        self._send(json.dumps({"numpy_dir": str(links), "numpy_real": [str(r) for r in real],
+                               "memory_mb": opts["memory_mb"], "landlock": opts["landlock"],
+                               "cpu_s": int(opts["timeout"]) + 1}))
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.proc.stdout, selectors.EVENT_READ)
+        self.buffer = ""
+
+    def _send(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def pump(self, pending, wait=0.0):
+        while pending and len(self.running) + len(self.started) < self.opts["jobs"]:
+            job = pending.pop(0)
+            self.started[str(job.folder)] = job
+            job.t0 = time.perf_counter()
+            self._send(str(job.folder))
+        if self.sel.select(wait):
+            chunk = os.read(self.proc.stdout.fileno(), 65536).decode()
+            if not chunk:
+                raise GradingError("the grading runner ended unexpectedly")
+            self.buffer += chunk
+            *lines, self.buffer = self.buffer.split("\n")
+            for line in lines:
+                what, *rest = line.split()
+                if what == "started":
+                    job = self.started.pop(rest[0])
+                    self.running[int(rest[1])] = job
+                elif what == "done" and int(rest[0]) in self.running:
+                    job = self.running.pop(int(rest[0]))
+                    job.status, job.seconds = int(rest[1]), time.perf_counter() - job.t0
+        now = time.perf_counter()
+        for pid, job in list(self.running.items()):
+            if now - job.t0 > self.opts["timeout"] and not job.timed_out:
+                job.timed_out = True
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    def close(self):
+        for pid in self.running:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _result(job, opts):
+    task, checks = job.task, []
+    outputs, why = ({}, job.failed) if job.failed else _outputs(job, opts)
+    for c in job.cases:
+        want = job.expected[c.name]
+        case = outputs.get(c.name)
+        if why or case is None:
+            checks += public.checks_of(c, want, error=why or "no result (the process ended "
+                                                             "before this case)")
+        elif "error" in case:
+            checks += public.checks_of(c, want, error=str(case["error"])[:400] +
+                                       _where(case.get("frames"), job))
+        else:
+            checks += public.checks_of(c, want, got=case["results"])
+    notes = list(job.notes)
+    printed = _tail(job.folder / "out" / "stdout.txt") + _tail(job.folder / "out" / "stderr.txt")
+    if printed.strip():
+        notes.append("your code printed: " + printed.strip()[-300:])
+    return TaskResult(task.name, task.title, task.points, score(task, checks), checks, notes,
+                      job.seconds, task.extra)
+
+
+def _outputs(job, opts):
+    """{case: {"results": {...}} | {"error": ...}} read back, or ({}, why nothing came)."""
+    out = job.folder / "out"
+    if job.timed_out:
+        return {}, f"timed out after {opts['timeout']:g} s (an infinite loop, or far too slow?)"
+    try:
+        meta = out / "outputs.json"
+        if not meta.exists() or meta.stat().st_size > MAX_OUTPUT:
+            raise ValueError("no outputs")
+        cases = json.loads(meta.read_text())["cases"]
+        with zipfile.ZipFile(out / "outputs.npz") as z:
+            if sum(i.file_size for i in z.infolist()) > MAX_OUTPUT:
+                raise ValueError("outputs too large")
+        with np.load(out / "outputs.npz", allow_pickle=False) as arrays:
+            for case in cases.values():
+                for r, spec in case.get("results", {}).items():
+                    case["results"][r] = _value(spec, arrays)
+        return cases, None
+    except Exception:  # noqa: BLE001 -- whatever the student's process left is not trusted
+        status = job.status or 0
+        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        why = {signal.SIGXCPU: "it ran out of CPU time", signal.SIGKILL: "it was killed (memory?)",
+               signal.SIGSEGV: "it crashed (segmentation fault)"}.get(sig, "")
+        return {}, ("the grading process ended without results" +
+                    (f": {why}" if why else f" (status {status})"))
+
+
+def _value(spec, arrays):
+    if spec["kind"] == "json":
+        return spec["value"]
+    a = arrays[spec["key"]]
+    if a.dtype.kind not in "biuf":
+        raise ValueError("not an array of numbers")
+    return a
+
+
+def _where(frames, job):
+    """' (at file:line)': the deepest frame in the student's code."""
+    best = ""
+    for fname, line in frames or []:
+        rel = str(fname).split("/pkg/minitorch_cnn/", 1)[-1]
+        origin = job.origins.get(rel, {}).get(line) if isinstance(line, int) else None
+        if origin:
+            best = f" (at {origin[0]}:{origin[1]})"
+    return best
+
+
+def _tail(path, n=2000):
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - n))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _reference_notes(manifest):
@@ -164,83 +308,4 @@ def _reference_notes(manifest):
     return []
 
 
-# --------------------------------------------------------------------- output
-def _hint(message):
-    m = re.search(r"\(hint: (.*)\)\s*$", message or "")
-    return m.group(1) if m else ""
-
-
-def _problem(message):
-    return re.sub(r"\s*\(hint: .*\)\s*$", "", message or "")
-
-
-def _clip(text, width):
-    return text if len(text) <= width else text[:width - 1] + "…"
-
-
-def table(report, width=96):
-    """The printed table: task, points, score, the first failing check and its hint."""
-    rows = [("task", "points", "score", "first failing check / hint")]
-    for r in report.results:
-        f = r.first_failure
-        what = "" if f is None else _clip(f"{f.name}: {_problem(f.message)}", width)
-        rows.append((r.name, f"{r.points:g}", f"{r.score:g}", what))
-        if f is not None and _hint(f.message):
-            for k, line in enumerate(textwrap.wrap(_hint(f.message), width - 6)):
-                rows.append(("", "", "", ("hint: " if k == 0 else "      ") + line))
-    rows.append(("total", f"{report.points:g}", f"{report.score:g}", ""))
-    w = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = [f"{a:<{w[0]}}  {b:>{w[1]}}  {c:>{w[2]}}  {d}".rstrip() for a, b, c, d in rows]
-    rule = "-" * max(len(line) for line in lines)
-    return "\n".join([lines[0], rule] + lines[1:-1] + [rule, lines[-1]])
-
-
-def markdown(report):
-    out = [f"# Grade report: {report.title} (`{report.assignment}`)", "",
-           f"**Total: {report.score:g} / {report.points:g}**", ""]
-    out += [f"> {n}" for n in report.notes] + ([""] if report.notes else [])
-    out += ["| task | points | score | first failing check | hint |", "| --- | --- | --- | --- | --- |"]
-    for r in report.results:
-        f = r.first_failure
-        esc = (lambda s: s.replace("|", "\\|"))
-        out.append(f"| {r.name} | {r.points:g} | {r.score:g} | "
-                   f"{esc(f'{f.name}: {_problem(f.message)}') if f else ''} | "
-                   f"{esc(_hint(f.message)) if f else ''} |")
-    for r in report.results:
-        out += ["", f"## {r.title} (`{r.name}`): {r.score:g} / {r.points:g}", ""]
-        out += [f"- note: {n}" for n in r.notes]
-        for c in r.checks:
-            mark = "pass" if c.passed else "FAIL"
-            out.append(f"- {mark}: {c.name}" + ("" if c.passed else f" -- {c.message}"))
-    return "\n".join(out) + "\n"
-
-
-def gradescope(report):
-    """Gradescope's results.json: one test per task (and one per task's hidden cases)."""
-    tests = []
-    for r in report.results:
-        for hidden in (False, True):
-            part = [c for c in r.checks if c.hidden == hidden]
-            if not part:
-                continue
-            total = sum(c.weight for c in r.checks) or 1.0
-            share = sum(c.weight for c in part) / total
-            got = sum(c.weight for c in part if c.passed) / total
-            lines = [f"{'pass' if c.passed else 'FAIL'}: {c.name}" + ("" if c.passed else
-                                                                      f" -- {c.message}")
-                     for c in part] + [f"note: {n}" for n in r.notes]
-            tests.append({"name": r.title + (" (hidden cases)" if hidden else ""),
-                          "score": round(r.points * got, 2),
-                          "max_score": round(r.points * share, 2),
-                          "output": "\n".join(lines),
-                          "visibility": "after_due_date" if hidden else "visible"})
-    return {"score": report.score, "tests": tests, "visibility": "visible",
-            "stdout_visibility": "hidden"}
-
-
-def write(report, folder, json_path=None):
-    folder = Path(folder)
-    (folder / "report.md").write_text(markdown(report))
-    path = Path(json_path) if json_path else folder / "results.json"
-    path.write_text(json.dumps(gradescope(report), indent=1) + "\n")
-    return path
+__all__ = ["GradingError", "Report", "TaskResult", "grade", "PACKAGE"]

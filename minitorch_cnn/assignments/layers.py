@@ -1,5 +1,8 @@
 """The ``layers`` assignment: each layer's forward and backward, in the order the docs teach them.
 
+Each check function takes the task's module (``nn/linear.py``,
+``kernels/reference.py``, ...) and reaches the code under test through it.
+
 Every check runs in float64 with a random upstream gradient (an all-ones one
 lets a wrong BatchNorm or softmax backward pass) and compares with the
 reference implementation, which the test suite proves equal to PyTorch.
@@ -11,15 +14,9 @@ from .compare import Expected, overlap_mask
 from .tasks import Case, Task
 
 
-def _nn():
-    from .. import nn
-    return nn
-
-
 # ------------------------------------------------------------------ Linear
 def run_linear(mod, n, i, o, bias=True, seed=0, backward=False):
-    nn = _nn()
-    layer = nn.Linear(i, o, bias=bias, dtype=np.float64, rng=np.random.default_rng(seed))
+    layer = mod.Linear(i, o, bias=bias, dtype=np.float64, rng=np.random.default_rng(seed))
     x = normal(seed + 1, n, i)
     y = layer(x)
     if not backward:
@@ -57,7 +54,7 @@ def _relu_input(shape, seed):
 
 
 def run_relu(mod, shape, seed=0):
-    layer = _nn().ReLU()
+    layer = mod.ReLU()
     y = layer(_relu_input(shape, seed))
     return {"y": y, "dx": layer.backward(normal(seed + 1, *shape))}
 
@@ -71,10 +68,9 @@ def explain_relu(mod, params, v):
 
 # ---------------------------------------------------------------- cross-entropy
 def run_ce(mod, n, k, smoothing=0.0, reduction="mean", scale=1.0, seed=0):
-    nn = _nn()
     logits = normal(seed, n, k) * scale
     targets = np.random.default_rng(seed + 1).integers(0, k, n)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=smoothing, reduction=reduction)
+    loss_fn = mod.CrossEntropyLoss(label_smoothing=smoothing, reduction=reduction)
     loss = loss_fn(logits, targets)
     grad = loss_fn.backward(0.7)
     return {"loss": np.float64(loss), "dlogits": grad}
@@ -163,8 +159,7 @@ CONVS = [  # name, x shape, out channels, kernel, stride, padding, bias
 
 
 def run_conv(mod, shape, out_channels, kernel, stride, padding, bias, seed=0, backward=True):
-    nn = _nn()
-    conv = nn.Conv2d(shape[3], out_channels, kernel, stride=stride, padding=padding, bias=bias,
+    conv = mod.Conv2d(shape[3], out_channels, kernel, stride=stride, padding=padding, bias=bias,
                      dtype=np.float64, rng=np.random.default_rng(seed))
     x = normal(seed + 1, *shape)
     y = conv(x)
@@ -219,8 +214,7 @@ POOLS = [  # name, x shape, kernel, stride, padding
 
 
 def run_pool(mod, kind, shape, kernel, stride, padding, seed=0):
-    nn = _nn()
-    layer = getattr(nn, kind)(kernel, stride=stride, padding=padding)
+    layer = getattr(mod, kind)(kernel, stride=stride, padding=padding)
     x = normal(seed, *shape)
     y = layer(x)
     return {"dx": layer.backward(normal(seed + 1, *y.shape))}
@@ -260,9 +254,8 @@ def _hidden_pool(kind):
 
 
 # --------------------------------------------------------------- BatchNorm2d
-def _bn(shape, momentum, seed):
-    nn = _nn()
-    bn = nn.BatchNorm2d(shape[3], momentum=momentum, dtype=np.float64)
+def _bn(mod, shape, momentum, seed):
+    bn = mod.BatchNorm2d(shape[3], momentum=momentum, dtype=np.float64)
     r = np.random.default_rng(seed)
     bn.weight.data[...] = r.uniform(0.5, 1.5, shape[3])
     bn.bias.data[...] = r.standard_normal(shape[3])
@@ -270,7 +263,7 @@ def _bn(shape, momentum, seed):
 
 
 def run_bn_forward(mod, shape, momentum=0.1, steps=1, seed=0):
-    bn = _bn(shape, momentum, seed)
+    bn = _bn(mod, shape, momentum, seed)
     for s in range(steps):
         x = normal(seed + 1 + s, *shape) * 2.0 + 0.5
         y = bn(x)
@@ -291,7 +284,7 @@ def explain_bn_forward(mod, params, v):
         xs.append(x)
         f = 1.0 / (s + 1) if momentum is None else momentum
         rv = (1 - f) * rv + f * x.reshape(-1, shape[3]).var(axis=0)
-    bn = _bn(shape, momentum, params.get("seed", 0))
+    bn = _bn(mod, shape, momentum, params.get("seed", 0))
     x = xs[-1].reshape(-1, shape[3])
     y_unb = ((x - x.mean(0)) / np.sqrt(x.var(0, ddof=1) + bn.eps) * bn.weight.data +
              bn.bias.data).reshape(shape)
@@ -303,7 +296,7 @@ def explain_bn_forward(mod, params, v):
 
 
 def run_bn_backward(mod, shape, seed=0):
-    bn = _bn(shape, 0.1, seed)
+    bn = _bn(mod, shape, 0.1, seed)
     x = normal(seed + 1, *shape) * 2.0 + 0.5
     g = normal(seed + 2, *shape)
     bn(x)
@@ -318,7 +311,7 @@ def run_bn_backward(mod, shape, seed=0):
 def explain_bn_backward(mod, params, v):
     shape = params["shape"]
     m = shape[0] * shape[1] * shape[2]
-    bn = _bn(shape, 0.1, params.get("seed", 0))
+    bn = _bn(mod, shape, 0.1, params.get("seed", 0))
     x = normal(params.get("seed", 0) + 1, *shape) * 2.0 + 0.5
     g = normal(params.get("seed", 0) + 2, *shape)
     var = x.reshape(-1, shape[3]).var(0)
@@ -339,11 +332,10 @@ def _hidden_bn(rng, **extra):
 
 # ---------------------------------------------------------------- SGD
 def run_sgd(mod, momentum, nesterov=False, dampening=0.0, weight_decay=0.0, steps=4, seed=0):
-    from .. import optim
     from ..nn import Parameter
     r = np.random.default_rng(seed)
     ps = [Parameter(r.standard_normal((3, 2))), Parameter(r.standard_normal(4))]
-    opt = optim.SGD(ps, lr=0.1, momentum=momentum, nesterov=nesterov, dampening=dampening,
+    opt = mod.SGD(ps, lr=0.1, momentum=momentum, nesterov=nesterov, dampening=dampening,
                     weight_decay=weight_decay)
     trail = []
     for _ in range(steps):
@@ -415,11 +407,11 @@ TASKS = [
          explain=explain_conv_backward, doc="docs/layers/conv2d.md",
          question="dW_col = X_col^T G, db = sum of G, dx = col2im(G W_col^T).",
          hidden=_hidden_conv),
-    Task("maxpool2d_backward", "MaxPool2d: backward", 10, "kernels/reference.py", run_pool,
+    Task("maxpool2d_backward", "MaxPool2d: backward", 10, "nn/pooling.py", run_pool,
          _pool_cases("MaxPool2d"), explain=explain_pool, doc="docs/layers/maxpool2d.md",
          question="Route each output's gradient to the pixel that won its window.",
          hidden=_hidden_pool("MaxPool2d")),
-    Task("avgpool2d_backward", "AvgPool2d: backward", 5, "kernels/reference.py", run_pool,
+    Task("avgpool2d_backward", "AvgPool2d: backward", 5, "nn/pooling.py", run_pool,
          _pool_cases("AvgPool2d"), explain=explain_pool, doc="docs/layers/avgpool2d.md",
          question="Spread each output's gradient evenly over its window.",
          hidden=_hidden_pool("AvgPool2d")),

@@ -1,12 +1,16 @@
 """``assignment make``: a student copy (or the instructor's) of the package, with its tests.
 
-The copy is a runnable package: every file is the library's, except that
-the chosen tasks' regions are replaced by stubs (keeping the signature, the
-docstring and the lines around the region) that raise NotImplementedError
-naming the task and the docs page. Beside it: public tests with the
-reference's results on the public cases, a README with the questions, points
-and commands, the walkthrough as a percent script and as a notebook, the docs
-pages the tasks refer to, and ``.assignment.json`` for the grader.
+The copy is a runnable package, the teaching path alone (:mod:`.package`:
+no fast path, no Numba kernels, nothing that computes a task's answer), in
+which the chosen tasks' regions are replaced by stubs (keeping the
+signature, the docstring and the lines around the region) that raise
+NotImplementedError naming the task and the docs page, or, for a task with
+``blanks``, by its code with ``___`` in place of each argument. Beside it:
+public tests with the reference's results on the public cases (structural
+ones as salted digests), a README with the questions, points and commands,
+the walkthrough as a percent script and as a notebook, the docs pages the
+tasks refer to (not those of a task whose page gives the answer), and
+``.assignment.json`` for the grader.
 """
 import hashlib
 import json
@@ -14,23 +18,21 @@ import shutil
 import textwrap
 from pathlib import Path
 
-from . import get_assignment, markers, notebook, public
-from .tasks import EXERCISES, PACKAGE, SOLUTIONS, _seed, marked_files, region_index, student_path
+from . import get_assignment, markers, notebook, package, public
+from .tasks import PACKAGE, marked_files, reference_results, region_index, student_path
 
 REPO = PACKAGE.parent
 
 
-def _ignore(src, names):
-    """Not copied: caches, and the variant solutions (the whole point of a student copy)."""
-    skip = {n for n in names if n == "__pycache__" or n.endswith((".pyc", ".nbi", ".nbc"))}
-    if Path(src).resolve() == (PACKAGE / "assignments").resolve():
-        skip.add("solutions")
-    return skip
-
-
 def _stub(task_by_name):
-    def stub(name, needs):
+    def stub(name, needs, body):
         t = task_by_name[name]
+        if t.blanks is not None:
+            lines, n = markers.blank_arguments(body, t.blanks)
+            head = textwrap.wrap(f"Task {name} ({t.points:g} points, {t.points / n:g} per "
+                                 f"blank): fill in each {markers.BLANK}. {t.question}", 80,
+                                 initial_indent="# ", subsequent_indent="#   ")
+            return head + textwrap.dedent("".join(lines)).rstrip("\n").split("\n")
         lines = textwrap.wrap(f"Task {name} ({t.points:g} points): {t.question}", 80,
                               initial_indent="# ", subsequent_indent="#   ")
         if t.doc:
@@ -58,21 +60,17 @@ def make(name, out, solution=False, tasks=None, force=False):
             raise FileExistsError(f"{out} exists and is not empty (use --force to replace it)")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    pkg = out / "minitorch_cnn"
-    shutil.copytree(PACKAGE, pkg, ignore=_ignore)
     by_name = {t.name: t for t in assignment.tasks}
     index = region_index()
     files = marked_files()
-    for rel, source in files.items():
-        if rel.startswith(SOLUTIONS) and rel not in {r for t in by_name for r, _ in index.get(t, [])}:
-            continue                                   # another assignment's variant
-        target = pkg / student_path(rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        text = source if solution else markers.blank(source, set(chosen), _stub(by_name), rel)
-        target.write_text(text)
-    if (pkg / EXERCISES).is_dir():
-        (pkg / EXERCISES / "__init__.py").write_text(
-            f'"""Exercises of the assignment {name!r}: layers the library does not have."""\n')
+    if solution:
+        package.write(out / "minitorch_cnn", lambda rel, source: source,
+                      variants=package.variant_files(by_name, index))
+    else:
+        package.write(out / "minitorch_cnn",
+                      lambda rel, source: markers.blank(source, set(chosen), _stub(by_name), rel),
+                      redact=[r for t in chosen for r in by_name[t].redact],
+                      variants=package.variant_files(by_name, index))
     _public_tests(assignment, [t.name for t in assignment.tasks], out)
     _docs(assignment, chosen, out)
     walkthrough = _walkthrough(assignment, chosen, index)
@@ -82,6 +80,7 @@ def make(name, out, solution=False, tasks=None, force=False):
     manifest = {
         "assignment": name, "title": assignment.title, "tasks": chosen,
         "points": {t: by_name[t].points for t in chosen}, "solution": bool(solution),
+        "total": sum(by_name[t].points for t in chosen if not by_name[t].extra),
         "reference": {rel: hashlib.sha256(files[rel].encode()).hexdigest() for rel in sorted(files)},
     }
     (out / public.MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
@@ -91,21 +90,11 @@ def make(name, out, solution=False, tasks=None, force=False):
 
 
 def _public_tests(assignment, chosen, out):
-    from .. import kernels
     tests = out / "tests"
     (tests / "expected").mkdir(parents=True, exist_ok=True)
     for name in chosen:
         task = assignment.task(name)
-        ref = task.mod()
-        previous = kernels.set_backend(task.backend)
-        try:
-            expected = {}
-            for c in task.all_cases():
-                _seed(c)
-                expected[c.name] = task.expected(c, ref)
-        finally:
-            kernels.set_backend(previous)
-        public.save(task, expected, tests / "expected")
+        public.save(task, reference_results(task), tests / "expected")
     (tests / "conftest.py").write_text(
         '"""Import the package of this copy, not an installed minitorch_cnn."""\n'
         "import sys\nfrom pathlib import Path\n\n"
@@ -126,7 +115,8 @@ def _public_tests(assignment, chosen, out):
 
 
 def _docs(assignment, chosen, out):
-    pages = {assignment.task(t).doc for t in chosen if assignment.task(t).doc}
+    pages = {assignment.task(t).doc for t in chosen
+             if assignment.task(t).doc and not assignment.task(t).redact}
     for page in sorted(pages):
         src = REPO / page
         if src.exists():
@@ -142,11 +132,12 @@ def _readme(assignment, chosen, index, solution):
     rows = "\n".join(f"| {t.title} | {t.points:g} | `{t.name}` | {_where(index, t.name)} |"
                      for t in (assignment.task(n) for n in chosen))
     questions = "\n\n".join(f"### {t.title} ({t.points:g} points)\n\n{t.question}\n\n"
-                            f"Where: {_where(index, t.name)}. Derivation: `{t.doc}`."
+                            f"Where: {_where(index, t.name)}." +
+                            (f" Derivation: `{t.doc}`." if t.doc else "")
                             for t in (assignment.task(n) for n in chosen))
     kind = "the instructor's copy (solutions in place, markers kept)" if solution else \
         "a student copy"
-    total = sum(assignment.task(n).points for n in chosen)
+    total = sum(assignment.task(n).points for n in chosen if not assignment.task(n).extra)
     intro = textwrap.fill(f"This folder is {kind} of the `{assignment.name}` assignment of "
                           f"minitorch_cnn ({assignment.summary}). It is a complete, runnable "
                           "copy of the package; the parts you write are marked in the source "
@@ -216,7 +207,7 @@ from minitorch_cnn.assignments.public import check  # noqa: E402
 #
 # {t.question}
 #
-# Where: {_where(index, t.name)}. Derivation: `{t.doc}`.
+# Where: {_where(index, t.name)}.{f" Derivation: `{t.doc}`." if t.doc else ""}
 
 # %% nbgrader={meta}
 check("{t.name}")

@@ -139,9 +139,9 @@ def function_node(tree, qualname):
 def blank(source, tasks, stub, path="<source>"):
     """Replace the SOLUTION regions of ``tasks`` by TASK regions holding ``stub(task, needs)``.
 
-    ``stub`` returns the lines (without indentation) of the placeholder, e.g. a
-    ``raise NotImplementedError(...)``; ``needs`` are the names the rest of the
-    function reads from the region. Regions of other tasks keep their code
+    ``stub(task, needs, body)`` returns the lines (without indentation) of the
+    placeholder, e.g. a ``raise NotImplementedError(...)``; ``needs`` are the
+    names the rest of the function reads from the region, ``body`` its lines. Regions of other tasks keep their code
     between GIVEN markers. Returns the new source.
     """
     lines = source.splitlines(keepends=True)
@@ -158,7 +158,7 @@ def blank(source, tasks, stub, path="<source>"):
                 needs = _needs(fsrc, lines, r, _start(node))
             ind = r.indent
             out.append(f"{ind}### BEGIN TASK {r.task}\n")
-            out.extend(f"{ind}{s}\n" if s else "\n" for s in stub(r.task, needs))
+            out.extend(f"{ind}{s}\n" if s else "\n" for s in stub(r.task, needs, r.body(lines)))
             out.append(f"{ind}### END TASK {r.task}\n")
         else:
             out.append(f"{r.indent}### BEGIN GIVEN {r.task}\n")
@@ -185,89 +185,82 @@ def _needs(function_source, lines, region, start):
 
 # ------------------------------------------------------------------ splicing
 @dataclass
-class Spliced:
-    """A function's source with a student's regions in it, and where each line came from."""
-    qualname: str
-    source: str                 # dedented, ready to compile
-    origins: list               # per line: (path, 1-based line) or None
-    missing: list               # task regions the student file lacks
+class Filled:
+    """A reference file with a student's code for one task in it, and where each line came from."""
+    source: str
+    origins: dict               # 1-based line -> (student path, 1-based line)
+    notes: list                 # e.g. "the task markers are gone: graded your whole ..."
 
 
-def splice(ref_source, student_source, task, qualname, ref_path, student_path):
-    """The reference's ``qualname`` with ``task``'s regions taken from the student's file.
+def fill(ref_source, student_source, task, ref_path, student_path):
+    """The reference file with ``task``'s regions taken from the student's file.
 
     The student's regions are looked up by task name (TASK markers, SOLUTION
-    markers in an instructor's copy, GIVEN markers for a task not blanked), in order. If the student's file has no
-    region for the task but defines ``qualname``, the student's whole function
-    is used instead. Raises MarkerError when neither is there.
+    markers in an instructor's copy, GIVEN markers for a task not blanked) and
+    pair with the reference's in order; the other tasks' regions stay the
+    reference's. If the student's markers are gone, each function holding the
+    task is the student's whole function instead (MarkerError if there is
+    none). The student's new top-level imports and functions come at the end.
     """
     ref_lines = ref_source.splitlines(keepends=True)
-    tree = ast.parse(ref_source)
-    node = function_node(tree, qualname)
-    if node is None:
-        raise MarkerError(f"{ref_path}: no function {qualname}")
-    start, stop = _start(node) - 1, node.end_lineno    # 0-based [start, stop)
-    all_ref = [r for r in find_regions(ref_source, path=ref_path) if r.task == task]
-    ref_regions = [r for r in all_ref if start <= r.begin < stop]
-    if not ref_regions:
-        raise LookupError(f"{ref_path}: {qualname} holds no region of task {task}")
-    student_lines = student_source.splitlines(keepends=True)
+    ours = [r for r in find_regions(ref_source, path=ref_path) if r.task == task]
     theirs = []
     for kind in ("TASK", "SOLUTION", "GIVEN"):
         theirs = [r for r in find_regions(student_source, kind, student_path) if r.task == task]
         if theirs:
             break
-    # the student's regions pair with the reference's in order
-    if len(theirs) != len(all_ref):
-        return _whole_function(student_source, qualname, student_path, task, len(theirs))
-    mine = dict(zip(all_ref, theirs))
-    lines, origins, i = [], [], start
-    for r in ref_regions:
-        lines.extend(ref_lines[i:r.begin + 1])
-        origins.extend([None] * (r.begin + 1 - i))
-        s = mine[r]
-        body = textwrap.dedent("".join(s.body(student_lines))).splitlines(keepends=True)
-        for k, line in enumerate(body):
-            lines.append(r.indent + line if line.strip() else "\n")
-            origins.append((student_path, s.begin + 2 + k))
-        i = r.end
-    lines.extend(ref_lines[i:stop])
-    origins.extend([None] * (stop - i))
-    return Spliced(qualname, _dedent(lines), origins, [])
-
-
-def _whole_function(student_source, qualname, student_path, task, found):
-    try:
-        tree = ast.parse(student_source)
-    except SyntaxError as e:
-        raise MarkerError(f"{student_path}:{e.lineno}: syntax error: {e.msg}") from None
-    node = function_node(tree, qualname)
-    if node is None:
-        raise MarkerError(f"{student_path}: the task markers of {task} are gone ({found} "
-                          f"found) and there is no {qualname} to grade instead")
-    lines = student_source.splitlines(keepends=True)[_start(node) - 1:node.end_lineno]
-    origins = [(student_path, _start(node) + k) for k in range(len(lines))]
-    return Spliced(qualname, _dedent(lines), origins, [task])
-
-
-def _dedent(lines):
-    text = "".join(lines)
-    if not text.endswith("\n"):
-        text += "\n"
-    return textwrap.dedent(text)
+    student_lines = student_source.splitlines(keepends=True)
+    pieces, notes = [], []               # (first ref line, end ref line, [(text, origin)])
+    if len(theirs) == len(ours):
+        for r, s in zip(ours, theirs):
+            body = textwrap.dedent("".join(s.body(student_lines))).splitlines(keepends=True)
+            pieces.append((r.begin + 1, r.end, [
+                (r.indent + line if line.strip() else "\n", (student_path, s.begin + 2 + k))
+                for k, line in enumerate(body)]))
+    else:
+        tree = ast.parse(ref_source)
+        try:
+            their_tree = ast.parse(student_source)
+        except SyntaxError as e:
+            raise MarkerError(f"{student_path}:{e.lineno}: syntax error: {e.msg}") from None
+        for q in functions_of(ref_source, task, ref_path):
+            node, mine = function_node(tree, q), function_node(their_tree, q)
+            if mine is None:
+                raise MarkerError(f"{student_path}: the task markers of {task} are gone "
+                                  f"({len(theirs)} found) and there is no {q} to grade instead")
+            indent = re.match(r"[ \t]*", ref_lines[_start(node) - 1]).group(0)
+            body = textwrap.dedent("".join(student_lines[_start(mine) - 1:mine.end_lineno]))
+            pieces.append((_start(node) - 1, node.end_lineno, [
+                (indent + line if line.strip() else "\n", (student_path, _start(mine) + k))
+                for k, line in enumerate(body.splitlines(keepends=True))]))
+            notes.append(f"the task markers in {student_path} are gone: graded your whole {q}")
+    out, origins, i = [], {}, 0
+    for begin, end, lines in sorted(pieces):
+        out.extend(ref_lines[i:begin])
+        for text, origin in lines:
+            out.append(text if text.endswith("\n") else text + "\n")
+            origins[len(out)] = origin
+        i = end
+    out.extend(ref_lines[i:])
+    for first, chunk in student_extras(student_source, ref_source):
+        out.append("\n")
+        for k, line in enumerate(chunk.splitlines(keepends=True)):
+            out.append(line if line.endswith("\n") else line + "\n")
+            origins[len(out)] = (student_path, first + k)
+    return Filled("".join(out), origins, notes)
 
 
 def student_extras(student_source, ref_source):
-    """Top-level imports and new top-level functions/classes of the student's file, as source.
+    """[(first line, source)] of the student's new top-level imports, functions and classes.
 
     A student may add ``import math`` or a helper function at the top of the
-    file; they are compiled into the grading namespace too. Names the
-    reference defines are left alone.
+    file; they are kept (after the reference's code). Names the reference
+    defines are left alone.
     """
     try:
         tree = ast.parse(student_source)
     except SyntaxError:
-        return ""
+        return []
     known = {n.name for n in ast.parse(ref_source).body
              if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
     ref_imports = {ast.dump(n) for n in ast.parse(ref_source).body
@@ -277,7 +270,34 @@ def student_extras(student_source, ref_source):
     for n in tree.body:
         if isinstance(n, (ast.Import, ast.ImportFrom)) and ast.dump(n) not in ref_imports \
                 and not (isinstance(n, ast.ImportFrom) and n.level):
-            keep.append("".join(lines[n.lineno - 1:n.end_lineno]))
-        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name not in known:
-            keep.append("".join(lines[_start(n) - 1:n.end_lineno]))
-    return "\n".join(keep)
+            keep.append((n.lineno, "".join(lines[n.lineno - 1:n.end_lineno])))
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and \
+                n.name not in known:
+            keep.append((_start(n), "".join(lines[_start(n) - 1:n.end_lineno])))
+    return keep
+
+
+# ------------------------------------------------------ blanks inside given code
+BLANK = "___"
+
+
+def blank_arguments(body, keep=()):
+    """``body`` (a region's lines) with every call argument that is not itself a call
+    replaced by ``___``, except keywords in ``keep`` and ``**`` arguments; returns
+    (lines, number of blanks). The seed's "fill in the blanks" questions."""
+    text = textwrap.dedent("".join(body))
+    indent = body[0][:len(body[0]) - len(body[0].lstrip())] if body else ""
+    spots = []
+    for node in ast.walk(ast.parse(text)):
+        if not isinstance(node, ast.Call):
+            continue
+        values = [a for a in node.args if not isinstance(a, ast.Starred)] + \
+            [k.value for k in node.keywords if k.arg is not None and k.arg not in keep]
+        spots.extend(v for v in values if not isinstance(v, ast.Call))
+    lines = text.splitlines(keepends=True)
+    for v in sorted(spots, key=lambda v: (v.lineno, v.col_offset), reverse=True):
+        if v.lineno != v.end_lineno:
+            raise MarkerError(f"a blank spans lines {v.lineno}-{v.end_lineno}")
+        line = lines[v.lineno - 1]
+        lines[v.lineno - 1] = line[:v.col_offset] + BLANK + line[v.end_col_offset:]
+    return [indent + line if line.strip() else line for line in lines], len(spots)

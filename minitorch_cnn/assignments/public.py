@@ -1,119 +1,105 @@
-"""The public checks a student copy carries: the reference's results on the public cases, stored.
+"""The public checks a student copy carries: the reference's results on the public cases.
 
-``assignment make`` runs every public case with the reference and writes the
-results to ``tests/expected/<task>.npz`` and ``.json``; the copy's tests run
-the student's code on the same cases and compare (with the same hints).
-Arrays larger than :data:`LARGE` entries are stored as their shape and
-:data:`SAMPLES` fixed samples and :data:`PROJECTIONS` weighted sums, which still show a sign flip or a
-constant factor. Hidden cases are never written.
+``assignment make`` computes every public case with the reference
+(:func:`tasks.reference_results`) and writes ``tests/expected/<task>.npz`` and
+``.json``; the copy's tests run the student's code on the same cases and
+compare, with the same hints. What is stored reveals no answer:
+
+* structural results (strings, lists of strings: an architecture's layers,
+  a blank's value) are stored as salted digests, and the hints that go with
+  known mistakes are keyed by the digest of the mistaken value;
+* numeric results on fixed inputs are stored as they are (arrays larger than
+  :data:`~.compare.LARGE` entries as samples and weighted sums).
+
+Hidden cases are never written.
 """
 import json
+import secrets
 from pathlib import Path
 
 import numpy as np
 
-from .compare import Expected, compare
+from .compare import LARGE, Digested, Expected, Projected, compare, digested, is_structural, project
+from .tasks import Case, Check, describe_exception, run_case
 
-LARGE = 20000
-PROJECTIONS = 4
-SAMPLES = 2048
-
-
-def _project(a):
-    """A large array's summary: fixed samples of it and a few weighted sums (linear in a,
-    so a sign flip or a constant factor still shows)."""
-    a = np.asarray(a, dtype=np.float64).ravel()
-    idx = np.random.default_rng(a.size).integers(0, a.size, SAMPLES)
-    i = np.arange(a.size, dtype=np.float64)
-    sums = [a.sum()] + [a @ np.cos(0.7 * k * i + k) for k in range(1, PROJECTIONS)]
-    return np.concatenate([a[idx], sums])
+MANIFEST = ".assignment.json"
 
 
-def _kind(v):
-    if isinstance(v, str):
-        return "str"
-    if isinstance(v, (list, tuple)):
-        return "list"
-    if isinstance(v, (bool, np.bool_, int, np.integer)):
-        return "int"
-    return "array"
-
-
-def save(task, expected, folder):
+def save(task, expected, folder, salt=None):
     """Write ``expected`` ({case name: {result: Expected}}) for ``task`` into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    salt = salt or secrets.token_hex(8)
     arrays, meta = {}, {}
     for ci, (case, results) in enumerate(expected.items()):
         meta[case] = {}
         for ri, (name, exp) in enumerate(results.items()):
             v, key = exp.value, f"c{ci}r{ri}"
-            kind = _kind(v)
-            entry = {"kind": kind, "factors": [list(f) for f in exp.factors]}
-            if kind in ("str", "list", "int"):
-                entry["value"] = v if kind != "int" else int(v)
-                entry["mistakes"] = [[h, list(m)] for h, m in exp.mistakes]
+            entry = {"factors": [list(f) for f in exp.factors]}
+            if is_structural(v):
+                d = digested(exp, salt)
+                entry.update(kind="digest", salt=salt, value=d.value, entries=d.entries,
+                             mistakes=[list(m) for m in d.mistakes])
+            elif isinstance(v, (bool, np.bool_, int, np.integer)):
+                entry.update(kind="int", value=int(v))
             else:
                 a = np.asarray(v, dtype=np.float64)
-                entry["shape"] = list(a.shape)
-                entry["projected"] = a.size > LARGE
-                conv = _project if entry["projected"] else (lambda x: np.asarray(x, np.float64))
+                projected = a.size > LARGE
+                conv = project if projected else (lambda x: np.asarray(x, np.float64))
                 arrays[key] = conv(a)
-                entry["mistakes"] = []
+                entry.update(kind="array", key=key, shape=list(a.shape), projected=projected,
+                             mistakes=[], masks=[])
                 for mi, (h, m) in enumerate(exp.mistakes):
                     arrays[f"{key}m{mi}"] = conv(m)
                     entry["mistakes"].append([h, f"{key}m{mi}"])
-                entry["masks"] = []
-                if not entry["projected"]:
+                if not projected:
                     for mi, (h, m) in enumerate(exp.masks):
                         arrays[f"{key}k{mi}"] = np.broadcast_to(m, a.shape).copy()
                         entry["masks"].append([h, f"{key}k{mi}"])
-                entry["key"] = key
             meta[case][name] = entry
     np.savez_compressed(folder / f"{task.name}.npz", **arrays)
     (folder / f"{task.name}.json").write_text(json.dumps(meta, indent=1))
-
-
-class Projected(Expected):
-    """An Expected stored as projections: the student's array is projected before comparing."""
 
 
 def load(task, folder):
     """{case name: {result: Expected}} as :func:`save` wrote them."""
     folder = Path(folder)
     meta = json.loads((folder / f"{task.name}.json").read_text())
-    arrays = np.load(folder / f"{task.name}.npz")
+    arrays = np.load(folder / f"{task.name}.npz", allow_pickle=False)
     out = {}
     for case, results in meta.items():
         out[case] = {}
         for name, e in results.items():
             factors = [tuple(f) for f in e["factors"]]
-            if e["kind"] == "str" or e["kind"] == "int":
+            if e["kind"] == "digest":
+                out[case][name] = Digested(e["value"], mistakes=[tuple(m) for m in e["mistakes"]],
+                                           salt=e["salt"], entries=e["entries"])
+            elif e["kind"] == "int":
                 out[case][name] = Expected(e["value"], factors=factors)
-            elif e["kind"] == "list":
-                out[case][name] = Expected(e["value"], mistakes=[tuple(m) for m in e["mistakes"]])
             else:
-                cls = Projected if e["projected"] else Expected
-                exp = cls(arrays[e["key"]], mistakes=[(h, arrays[k]) for h, k in e["mistakes"]],
-                          masks=[(h, arrays[k]) for h, k in e.get("masks", [])], factors=factors)
-                exp.shape = tuple(e["shape"])
-                out[case][name] = exp
+                kw = dict(mistakes=[(h, arrays[k]) for h, k in e["mistakes"]],
+                          masks=[(h, arrays[k]) for h, k in e["masks"]], factors=factors)
+                out[case][name] = Projected(arrays[e["key"]], shape=tuple(e["shape"]), **kw) \
+                    if e["projected"] else Expected(arrays[e["key"]], **kw)
     return out
 
 
-def compare_result(name, got, exp):
-    """compare(), projecting the student's value first when the reference is stored projected."""
-    if isinstance(exp, Projected):
+def checks_of(case, want, got=None, error=None):
+    """The scored checks of one case: its results compared, or all failed with ``error``."""
+    w = case.weight / max(len(want), 1)
+    if error is not None:
+        return [Check(case.name, r, w, False, error, case.hidden) for r in want]
+    out = []
+    for r, exp in want.items():
+        if r not in got:
+            out.append(Check(case.name, r, w, False, f"{r} was not computed", case.hidden))
+            continue
         try:
-            a = np.asarray(got, dtype=np.float64)
-        except (TypeError, ValueError):
-            return False, f"{name}: got a {type(got).__name__}, expected an array of shape {exp.shape}"
-        if a.shape != exp.shape:
-            return False, f"{name} has shape {a.shape}, expected {exp.shape}"
-        if not np.isfinite(a).all():
-            return False, f"{name} has NaN/inf entries"
-        got = _project(a)
-    return compare(name, got, exp)
+            ok, msg = compare(r, got[r], exp)
+        except Exception as e:  # noqa: BLE001 -- a result of an unexpected type
+            ok, msg = False, f"{r}: cannot compare ({describe_exception(e)})"
+        out.append(Check(case.name, r, w, ok, msg, case.hidden))
+    return out
 
 
 # ------------------------------------------------------- inside a student copy
@@ -132,9 +118,6 @@ def manifest(root=None):
     return json.loads(path.read_text())
 
 
-MANIFEST = ".assignment.json"
-
-
 def case_names(root=None):
     """[(task, case)] of the public cases of every task of the copy's assignment (the
     ones not blanked pass as they come: the rest of the copy works)."""
@@ -151,12 +134,14 @@ def case_names(root=None):
 def check_case(task_name, case, root=None):
     """Run one public case on this copy's code; AssertionError listing what fails."""
     from . import get_assignment
-    from .tasks import run_checks
     root = Path(root) if root else copy_root()
     task = get_assignment(manifest(root)["assignment"]).task(task_name)
-    expected = load(task, root / "tests" / "expected")
-    checks, _ = run_checks(task, student_mod_loader=lambda: task.mod(student=True),
-                           expected={case: expected[case]}, only={case})
+    want = load(task, root / "tests" / "expected")[case]
+    c = next((c for c in task.cases if c.name == case), Case(case))
+    try:
+        checks = checks_of(c, want, got=run_case(task, c, task.mod(student=True)))
+    except Exception as e:  # noqa: BLE001 -- the student's code
+        checks = checks_of(c, want, error=describe_exception(e))
     failed = [c for c in checks if not c.passed]
     if failed:
         raise AssertionError("\n".join(f"{c.name}: {c.message}" for c in failed))

@@ -1,18 +1,20 @@
-"""The seed document's assignment, "Project #2: CNN Architecture Implementation".
+"""The seed document's assignment, "Project #2: CNN Architecture Implementation" (105 points).
 
 Its questions and point scheme: Question 1, the bottleneck building block
 (the ``downsample=True`` and ``downsample=False`` branches, 20 points each);
-Question 2, ``ResNet50_layer4``: the 25 blanks of the stem, ``layer2``, ``fc``
-and ``avgpool`` (1 point per blank), and ``layer3`` and ``layer4`` (20 points
-each). The seed's network runs on PyTorch's autograd; here a student also
-writes the block's backward pass (Question 3, minitorch_cnn's addition).
+Question 2, ``ResNet50_layer4``: its code with 25 blanks (``___``) in the
+stem, ``layer2``, ``fc`` and ``avgpool`` (1 point per blank), and ``layer3``
+and ``layer4`` (20 points each). The seed's network runs on PyTorch's
+autograd; here a student may also write the block's backward pass, an
+optional extra outside the seed's 105 points.
 
 Graded on structure (the seed's 373 ``state_dict`` keys and 14,750,730
-parameters, each convolution's kernel, stride and padding), on equal outputs
-and gradients against the reference with the same weights (given by name, so
-the order a student builds layers in does not matter), and on the seed's
-quirks (``make_equal_channel`` in every non-downsampling block, the
-downsampling block last in a stage with its stride on the first 1x1).
+parameters, each convolution's kernel, stride and padding: structural
+results, compared as salted digests), on equal outputs and gradients against
+the reference with the same weights (given by name, so the order a student
+builds layers in does not matter), and on the seed's quirks
+(``make_equal_channel`` in every non-downsampling block, the downsampling
+block last in a stage with its stride on the first 1x1).
 """
 import numpy as np
 
@@ -151,18 +153,19 @@ def run_blanks(mod):
     return out
 
 
-STAGE_INPUT = {"layer3": (2, 4, 4, 256), "layer4": (2, 2, 2, 512)}   # what a 32x32 image gives
-
-
 def run_stage(mod, stage, seed=0):
     """The stage's structure in the whole model (every block, key and convolution), then
     its first two blocks in float64 with weights given by name: their output, input
-    gradient and parameter gradients (the later blocks repeat the second's code)."""
+    gradient and parameter gradients (the later blocks repeat the second's code), on
+    the input a 32x32 image gives them."""
     from ..nn import Sequential
     model = mod.ResNet50_layer4()
     state = model.state_dict()
     blocks = [b for name, b in model.named_modules()
               if name.startswith(stage + ".") and name.count(".") == 1]
+    x = np.zeros((1, 32, 32, 3), np.float32)
+    for earlier in ("layer1", "layer2", "layer3")[:int(stage[-1]) - 1]:
+        x = getattr(model, earlier)(x)
     out = {f"{stage} blocks": [_block_summary(b) for b in blocks],
            f"{stage} state_dict keys": [f"{k} {tuple(v.shape)}" for k, v in state.items()
                                         if k.startswith(stage + ".")],
@@ -171,7 +174,7 @@ def run_stage(mod, stage, seed=0):
            f"{stage} convolutions": conv_layout(getattr(model, stage), stage + ".")}
     part = Sequential(*blocks[:2]).to(np.float64)
     init_by_name(part, seed)
-    y = part(normal(seed + 1, *STAGE_INPUT[stage]))
+    y = part(normal(seed + 1, 2, *x.shape[1:]))
     out[f"{stage}.0-1 output (same weights)"] = y
     out[f"{stage}.0-1 input gradient"] = part.backward(normal(seed + 2, *np.shape(y)))
     out[f"{stage}.0-1 parameter gradients"] = param_grads(part)
@@ -184,47 +187,45 @@ def _stage(stage):
     return run
 
 
+_BLOCK_DOC = (("models/blocks.py", "ResidualBlock"),)      # its docstring gives Question 1
+_MODEL_DOC = (("models/seed.py", "ResNet50_layer4"),)     # and Question 2's answers
+
 TASKS = [
     Task("q1_downsample", "Question 1: the bottleneck block, downsample=True", 20,
-         "models/blocks.py", lambda mod, **kw: run_block(mod, **kw), _block_cases(True),
-         explain=explain_block, doc="docs/resnet.md",
-         question="Implement the \"bottle neck building block\" part for downsample=True: "
-                  "conv1x1 -> conv3x3 -> conv1x1, halving the size. Hint: think about the "
-                  "difference between downsample True and False.",
-         hidden=_hidden_block(True)),
+         "models/blocks.py", run_block, _block_cases(True), explain=explain_block,
+         question="Implement the \"bottle neck building block\" part (20 points). Hint: think "
+                  "about the difference between downsample True and False. How do we make the "
+                  "difference by code?",
+         hidden=_hidden_block(True), redact=_BLOCK_DOC),
     Task("q1_no_downsample", "Question 1: the bottleneck block, downsample=False", 20,
-         "models/blocks.py", lambda mod, **kw: run_block(mod, **kw), _block_cases(False),
-         explain=explain_block, doc="docs/resnet.md",
-         question="Implement the \"bottle neck building block\" part for downsample=False "
-                  "(the size is kept).",
-         hidden=_hidden_block(False)),
+         "models/blocks.py", run_block, _block_cases(False), explain=explain_block,
+         question="Implement the \"bottle neck building block\" part (20 points), the branch "
+                  "that keeps the image size.",
+         hidden=_hidden_block(False), redact=_BLOCK_DOC),
     Task("q2_blanks", "Question 2: ResNet50_layer4, the blanks (1 point each)", 25,
          "models/seed.py", run_blanks, [Case("the seed's ResNet50_layer4(num_classes=10)")],
-         doc="docs/resnet.md",
-         question="Understand the ResNet architecture and fill in the blanks of layer1 "
-                  "(the stem: the convolution halves the image size), layer2, fc and avgpool. "
-                  "Hint: how many classes has CIFAR-10?"),
+         question="Understand the ResNet architecture and fill in the blanks below (1 point "
+                  "per blank). Hint: how many classes are in the CIFAR-10 dataset?",
+         blanks=("dtype", "rng", "inplace"), redact=_MODEL_DOC),
     Task("q2_layer3", "Question 2: layer3", 20, "models/seed.py", _stage("layer3"),
          [Case("the seed's model; its first two blocks on the 32x32 input size, float64")],
-         doc="docs/resnet.md",
-         question="Fill in layer3 (you can refer to layer2 above): 4 blocks to 512 channels, "
-                  "middle 128."),
+         question="Fill in layer3 (20 points); you can refer to layer2 above.",
+         redact=_MODEL_DOC),
     Task("q2_layer4", "Question 2: layer4", 20, "models/seed.py", _stage("layer4"),
          [Case("the seed's model; its first two blocks on the 32x32 input size, float64")],
-         doc="docs/resnet.md",
-         question="Fill in layer4 (you can refer to layer2 above): 6 blocks to 1024 channels, "
-                  "middle 256."),
-    Task("q3_block_backward", "Question 3 (minitorch_cnn): the block's backward pass", 20,
-         "models/blocks.py", run_block_backward, _block_cases(True) + _block_cases(False)[:1],
-         explain=explain_block, doc="docs/resnet.md",
-         question="PyTorch's autograd did this for the seed; here you write it: send the "
+         question="Fill in layer4 (20 points); you can refer to layer2 above.",
+         redact=_MODEL_DOC),
+    Task("q3_block_backward", "Extra (minitorch_cnn's, outside the seed's 105): the block's "
+         "backward pass", 20, "models/blocks.py", run_block_backward,
+         _block_cases(True) + _block_cases(False)[:1], explain=explain_block,
+         question="PyTorch's autograd did this for the seed; here you may write it: send the "
                   "gradient down both paths and add the two input gradients.",
-         hidden=_hidden_block(None)),
+         hidden=_hidden_block(None), extra=True, redact=_BLOCK_DOC),
 ]
 
 # the tasks each one's checks run through (in a student copy, write those first)
 _Q1 = ("q1_downsample", "q1_no_downsample")
-USES = {"q3_block_backward": _Q1, "q2_blanks": _Q1,
+USES = {"q3_block_backward": _Q1, "q2_blanks": _Q1 + ("q2_layer3", "q2_layer4"),
         "q2_layer3": _Q1 + ("q3_block_backward", "q2_blanks", "q2_layer4"),
         "q2_layer4": _Q1 + ("q3_block_backward", "q2_blanks", "q2_layer3")}
 for _t in TASKS:

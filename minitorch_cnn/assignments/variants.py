@@ -37,14 +37,14 @@ def explain_dilated(mod, params, v):
     ek = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d))
     return {"dx": Expected(v["dx"], mistakes=[
         ("every tap must add its G W[:, :, p, q] onto the pixels it read (`+=`); with `=` "
-         "the last tap overwrites the others", _dilated_dx_assigned(mod, params))], masks=[
+         "the last tap overwrites the others", _explain_dilated_dx_assigned(mod, params))], masks=[
         ("the pixels that several taps or windows share -- their contributions add up (`+=`)",
          overlap_mask(params["shape"], ek[0], ek[1], s[0], s[1], p[0], p[1])),
         ("the pixels next to the border -- crop the padding off",
          border_mask_for(params["shape"], ek[0], ek[1], p[0], p[1]))])}
 
 
-def _dilated_dx_assigned(mod, params):
+def _explain_dilated_dx_assigned(mod, params):
     """dx as a backward that writes each tap's share with `=` would return it."""
     p = dict(params)
     conv = mod.DilatedConv2d(p["shape"][3], p["out_channels"], p["kernel"], stride=p["stride"],

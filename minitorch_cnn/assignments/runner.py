@@ -1,0 +1,214 @@
+"""The grading child: runs tasks' cases on a student's code and writes only the outputs.
+
+``grade.py`` starts this file as ``python -I -S runner.py`` (an isolated
+interpreter: no site-packages, no PYTHONPATH, no user site) with NumPy alone
+on its path. It reads one JSON line of settings, imports NumPy, and then, for
+each task folder the grader sends (one per line), forks a process that
+
+1. starts a session of its own, sends its stdout/stderr to files and closes
+   the pipes to the grader;
+2. limits its memory (RLIMIT_AS), CPU time (RLIMIT_CPU), file size and core
+   dumps, and, where Linux offers Landlock, confines itself to reading its
+   task folder, the standard library and NumPy and writing its ``out/``
+   folder, with no network and no signals to processes outside;
+3. imports the task's assembled package (the student's code for that task,
+   the reference's elsewhere, the teaching path only) and runs each case;
+4. writes ``out/outputs.json`` and ``out/outputs.npz``: the results, as plain
+   values and arrays, or the error a case raised.
+
+This process itself never runs a student's code; it only forks and reports
+``started TASKDIR PID`` and ``done PID STATUS`` lines. The verdict is the
+grader's: it reads the outputs (no pickle) and compares them with the
+reference's results, which it computed itself.
+"""
+import ctypes
+import json
+import os
+import resource
+import sys
+import sysconfig
+import threading
+
+_SYS_CREATE, _SYS_ADD, _SYS_RESTRICT = 444, 445, 446
+_READ = (1 << 0) | (1 << 2) | (1 << 3)                     # execute, read file, read dir
+_WRITE = (1 << 1) | (1 << 4) | (1 << 5) | (1 << 7) | (1 << 8)   # write, remove, make dir/file
+
+
+def landlock_abi():
+    """The kernel's Landlock ABI version, or 0 where it has none."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return max(0, int(libc.syscall(_SYS_CREATE, None, ctypes.c_size_t(0), ctypes.c_uint32(1))))
+    except (OSError, AttributeError):
+        return 0
+
+
+def _landlock(read, write):
+    """Allow reading ``read`` and writing ``write`` (folders) only; True if in force."""
+    abi = landlock_abi()
+    if abi < 1:
+        return False
+    handled = (1 << 13) - 1 | ((1 << 13) if abi >= 2 else 0) | ((1 << 14) if abi >= 3 else 0)
+    fields = [("fs", ctypes.c_uint64)] + ([("net", ctypes.c_uint64)] if abi >= 4 else []) + \
+        ([("scoped", ctypes.c_uint64)] if abi >= 6 else [])
+    attr = type("Ruleset", (ctypes.Structure,), {"_fields_": fields})()
+    attr.fs = handled
+    if abi >= 4:
+        attr.net = 3                                        # no TCP bind or connect
+    if abi >= 6:
+        attr.scoped = 3                                     # no abstract sockets, no signals out
+
+    class Beneath(ctypes.Structure):
+        _pack_ = 1
+        _fields_ = [("allowed", ctypes.c_uint64), ("fd", ctypes.c_int32)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    ruleset = libc.syscall(_SYS_CREATE, ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)),
+                           ctypes.c_uint32(0))
+    if ruleset < 0:
+        return False
+    for paths, access in ((read, _READ), (write, _READ | _WRITE | ((1 << 14) if abi >= 3 else 0))):
+        for p in paths:
+            try:
+                fd = os.open(p, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue
+            rule = Beneath(access & handled, fd)
+            libc.syscall(_SYS_ADD, ruleset, 1, ctypes.byref(rule), ctypes.c_uint32(0))
+            os.close(fd)
+    if libc.prctl(38, 1, 0, 0, 0) != 0:                    # PR_SET_NO_NEW_PRIVS
+        return False
+    ok = libc.syscall(_SYS_RESTRICT, ruleset, ctypes.c_uint32(0)) == 0
+    os.close(ruleset)
+    return ok
+
+
+def _stdlib():
+    """The standard library's folders, without site-packages."""
+    out = set()
+    for key in ("stdlib", "platstdlib"):
+        root = sysconfig.get_paths()[key]
+        for name in os.listdir(root):
+            if name not in ("site-packages", "dist-packages"):
+                out.add(os.path.join(root, name))
+    return sorted(out)
+
+
+def _encode(value, key, arrays):
+    import numpy as np
+    if value is None or isinstance(value, (bool, np.bool_)):
+        return {"kind": "json", "value": None if value is None else bool(value)}
+    if isinstance(value, (int, np.integer)):
+        return {"kind": "json", "value": int(value)}
+    if isinstance(value, str):
+        return {"kind": "json", "value": value}
+    if isinstance(value, (list, tuple)):
+        return {"kind": "json", "value": [str(v) for v in value]}
+    a = np.asarray(value)
+    if a.dtype.kind not in "biuf":
+        return {"kind": "json", "value": [str(v) for v in np.ravel(a).tolist()]}
+    arrays[key] = a.copy(order="C")
+    return {"kind": "array", "key": key}
+
+
+def _run_task(folder, settings):
+    """In the forked process: confine, import the assembled package, run, write."""
+    out = os.path.join(folder, "out")
+    os.setsid()
+    for fd, name in ((1, "stdout.txt"), (2, "stderr.txt")):
+        f = os.open(os.path.join(out, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(f, fd)
+        os.close(f)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    sys.stdout = open(1, "w", closefd=False)
+    sys.stderr = open(2, "w", closefd=False)
+    mem = int(settings["memory_mb"]) << 20
+    cpu = int(settings["cpu_s"])
+    for limit, value in ((resource.RLIMIT_AS, (mem, mem)), (resource.RLIMIT_CPU, (cpu, cpu + 1)),
+                         (resource.RLIMIT_FSIZE, (256 << 20, 256 << 20)),
+                         (resource.RLIMIT_CORE, (0, 0))):
+        resource.setrlimit(limit, value)
+    if settings["landlock"]:
+        if not _landlock([folder] + _stdlib() + settings["numpy_real"], [out]):
+            raise SystemExit(3)
+    os.chdir(out)
+    with open(os.path.join(folder, "job.json")) as f:
+        job = json.load(f)
+    import types
+    pkg = types.ModuleType("minitorch_cnn")
+    pkg.__path__ = [os.path.join(folder, "pkg", "minitorch_cnn")]
+    pkg.__file__ = os.path.join(pkg.__path__[0], "__init__.py")
+    sys.modules["minitorch_cnn"] = pkg
+    from minitorch_cnn.assignments import get_assignment
+    from minitorch_cnn.assignments.tasks import Case, describe_exception, frames, run_case
+    import ast
+    import numpy as np
+    task = get_assignment(job["assignment"]).task(job["task"])
+    results, arrays = {}, {}
+    for ci, c in enumerate(job["cases"]):
+        case = Case(c["name"])
+        try:
+            case.params = ast.literal_eval(c["params"])
+            got = run_case(task, case, task.mod(student=True))
+            results[case.name] = {"results": {
+                r: _encode(v, f"c{ci}r{ri}", arrays) for ri, (r, v) in enumerate(got.items())}}
+        except BaseException as e:  # noqa: BLE001 -- the student's code: any error is its case's
+            results[case.name] = {"error": describe_exception(e), "frames": frames(e)[-20:]}
+    np.savez(os.path.join(out, "outputs.npz"), **arrays)
+    with open(os.path.join(out, "outputs.json"), "w") as f:
+        json.dump({"cases": results}, f)
+
+
+def main():
+    settings = json.loads(sys.stdin.readline())
+    sys.path[:0] = [settings["numpy_dir"]]
+    import numpy  # noqa: F401 -- once, here, for every task's process
+    lock = threading.Lock()
+    out = sys.stdout
+
+    def say(line):
+        with lock:
+            out.write(line + "\n")
+            out.flush()
+
+    def reap():
+        while True:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                if stdin_done.is_set():
+                    return
+                stdin_done.wait(0.05)
+                continue
+            say(f"done {pid} {status}")
+
+    stdin_done = threading.Event()
+    waiter = threading.Thread(target=reap, daemon=True)
+    waiter.start()
+    for line in sys.stdin:
+        folder = line.strip()
+        if not folder:
+            continue
+        with lock:                       # "started" is said before its "done" can be
+            pid = os.fork()
+            if pid == 0:
+                code = 0
+                try:
+                    _run_task(folder, settings)
+                except BaseException:  # noqa: BLE001 -- nothing may escape into this loop
+                    import traceback
+                    traceback.print_exc()
+                    code = 4
+                os._exit(code)
+            out.write(f"started {folder} {pid}\n")
+            out.flush()
+    stdin_done.set()
+    waiter.join()
+
+
+if __name__ == "__main__":
+    main()
