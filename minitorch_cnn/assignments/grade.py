@@ -110,31 +110,33 @@ def grade(folder, key=None, tasks=None, all_tasks=False, timeout=120.0, memory_m
 def _grade_all(assignment, names, student_pkg, key, work, opts):
     index = region_index()
     base = work / "base" / "minitorch_cnn"
-    package.base(base, assignment, index)
-    jobs = []
-    for n in names:
-        task = assignment.task(n)
-        job = _Job(task, work / task.name, task.all_cases(key))
-        try:
-            job.origins, job.notes = package.assemble(task, student_pkg, job.folder / "pkg" /
-                                                      "minitorch_cnn", index, base)
-        except (markers.MarkerError, SyntaxError, OSError) as e:
-            job.failed = f"could not read your code: {e}"
-        (job.folder / "out").mkdir(parents=True, exist_ok=True)
-        (job.folder / "job.json").write_text(json.dumps({
-            "assignment": assignment.name, "task": n,
-            "cases": [{"name": c.name, "params": repr(c.params)} for c in job.cases]}))
-        jobs.append(job)
-    pool = _Pool(work, opts)
+    jobs = [_Job(assignment.task(n), work / n, assignment.task(n).all_cases(key)) for n in names]
+    pool = _Pool(work, opts)                   # starts the runner (it imports NumPy) meanwhile
     try:
-        pending = [j for j in jobs if j.failed is None]
-        for job in jobs:                       # the reference's results, while children run
-            pool.pump(pending)
+        package.base(base, assignment, index)
+        pool.send("compile " + json.dumps([str(base), package.NOT_IMPORTED]))
+        for job in jobs:                       # the reference's results, while it compiles
             try:
                 job.expected = reference_results(job.task, cases=job.cases)
             except Exception as e:  # noqa: BLE001
                 raise GradingError(f"task {job.task.name}: the reference failed its own "
                                    f"cases: {type(e).__name__}: {e}") from e
+        while not pool.compiled:
+            pool.pump([], wait=0.05)
+        pending = []
+        for job in jobs:
+            try:
+                job.origins, job.notes = package.assemble(
+                    job.task, student_pkg, job.folder / "pkg" / "minitorch_cnn", index, base)
+            except (markers.MarkerError, SyntaxError, OSError) as e:
+                job.failed = f"could not read your code: {e}"
+            (job.folder / "out").mkdir(parents=True, exist_ok=True)
+            (job.folder / "job.json").write_text(json.dumps({
+                "assignment": assignment.name, "task": job.task.name,
+                "cases": [{"name": c.name, "params": repr(c.params)} for c in job.cases]}))
+            if job.failed is None:
+                pending.append(job)
+                pool.pump(pending)
         while pending or pool.running or pool.started:
             pool.pump(pending, wait=0.05)
     finally:
@@ -162,19 +164,19 @@ class _Pool:
             real.append(libs)
         for r in real:
             (links / r.name).symlink_to(r, target_is_directory=True)
-        self.opts, self.running, self.started = opts, {}, {}
+        self.opts, self.running, self.started, self.compiled = opts, {}, {}, False
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-S", "-B", str(Path(runner.__file__).resolve())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             cwd=work, text=True, start_new_session=True)
-        self._send(json.dumps({"numpy_dir": str(links), "numpy_real": [str(r) for r in real],
+        self.send(json.dumps({"numpy_dir": str(links), "numpy_real": [str(r) for r in real],
                                "memory_mb": opts["memory_mb"], "landlock": opts["landlock"],
                                "cpu_s": int(opts["timeout"]) + 1}))
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.proc.stdout, selectors.EVENT_READ)
         self.buffer = ""
 
-    def _send(self, line):
+    def send(self, line):
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
 
@@ -183,7 +185,7 @@ class _Pool:
             job = pending.pop(0)
             self.started[str(job.folder)] = job
             job.t0 = time.perf_counter()
-            self._send(str(job.folder))
+            self.send(str(job.folder))
         if self.sel.select(wait):
             chunk = os.read(self.proc.stdout.fileno(), 65536).decode()
             if not chunk:
@@ -192,7 +194,9 @@ class _Pool:
             *lines, self.buffer = self.buffer.split("\n")
             for line in lines:
                 what, *rest = line.split()
-                if what == "started":
+                if what == "compiled":
+                    self.compiled = True
+                elif what == "started":
                     job = self.started.pop(rest[0])
                     self.running[int(rest[1])] = job
                 elif what == "done" and int(rest[0]) in self.running:

@@ -24,13 +24,24 @@ from .tasks import PACKAGE, marked_files, reference_results, region_index, stude
 REPO = PACKAGE.parent
 
 
+def blanks(task):
+    """How many ``___`` the regions of a task with ``blanks`` hold in a student copy."""
+    n = 0
+    for rel, source in marked_files().items():
+        lines = source.splitlines(keepends=True)
+        for r in markers.find_regions(source, path=rel):
+            if r.task == task.name:
+                n += markers.blank_arguments(r.body(lines), task.blanks)[1]
+    return n
+
+
 def _stub(task_by_name):
     def stub(name, needs, body):
         t = task_by_name[name]
         if t.blanks is not None:
-            lines, n = markers.blank_arguments(body, t.blanks)
-            head = textwrap.wrap(f"Task {name} ({t.points:g} points, {t.points / n:g} per "
-                                 f"blank): fill in each {markers.BLANK}. {t.question}", 80,
+            lines, _ = markers.blank_arguments(body, t.blanks)
+            head = textwrap.wrap(f"Task {name} ({t.points:g} points, {t.points / blanks(t):g} "
+                                 f"per blank): fill in each {markers.BLANK}. {t.question}", 80,
                                  initial_indent="# ", subsequent_indent="#   ")
             return head + textwrap.dedent("".join(lines)).rstrip("\n").split("\n")
         lines = textwrap.wrap(f"Task {name} ({t.points:g} points): {t.question}", 80,

@@ -18,6 +18,7 @@ Every file with task regions is passed through ``render(rel, source)``:
 one task into the reference's.
 """
 import ast
+import importlib.util
 import shutil
 from pathlib import Path
 
@@ -55,50 +56,64 @@ WITHHELD = {"kernels/reference.py": ("batchnorm_backward", "relu_backward")}
 WITHHELD_WHY = "not in a student copy: the fast path's fused kernel computes a task's answer"
 
 
-def _ignore(src, names):
-    skip = {n for n in names if n == "__pycache__" or n.endswith((".pyc", ".nbi", ".nbc"))}
-    here = Path(src).resolve()
-    if here == (PACKAGE / "assignments").resolve():
-        skip.add("solutions")
-    if here == PACKAGE.resolve():
-        skip.add("fast")
-    return skip
+def _ignore(keep_caches):
+    def ignore(src, names):
+        skip = {n for n in names if n.endswith((".nbi", ".nbc")) or
+                (not keep_caches and (n == "__pycache__" or n.endswith(".pyc")))}
+        here = Path(src).resolve()
+        if here == (PACKAGE / "assignments").resolve():
+            skip.add("solutions")
+        if here == PACKAGE.resolve():
+            skip.add("fast")
+        return skip
+    return ignore
 
 
-def write(dest, render, redact=(), variants=()):
+def _put(path, text):
+    """Write ``path`` anew (never through a link), dropping its compiled copy."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Path(importlib.util.cache_from_source(str(path))).unlink(missing_ok=True)
+    path.unlink(missing_ok=True)
+    if text is not None:
+        path.write_text(text)
+
+
+def write(dest, render, redact=(), variants=(), keep_caches=False):
     """The teaching-path package in ``dest`` (a ``minitorch_cnn`` folder).
 
     ``render(rel, source)`` gives each marked file's text; ``redact`` is
     [(file, class)] whose docstrings are cut; ``variants`` are the solution
     files (``assignments/solutions/...``) this copy holds, at ``exercises/``.
+    ``keep_caches``: copy the reference's compiled files too (those of the
+    files changed here are dropped): the grader's copies import faster.
     """
     dest = Path(dest)
-    shutil.copytree(PACKAGE, dest, ignore=_ignore)
+    shutil.copytree(PACKAGE, dest, ignore=_ignore(keep_caches))
     for rel in DROPPED:
-        (dest / rel).unlink(missing_ok=True)
+        _put(dest / rel, None)
     for rel, text in REPLACED.items():
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        (dest / rel).write_text(text)
+        _put(dest / rel, text)
     for rel, names in WITHHELD.items():
-        (dest / rel).write_text(withhold((dest / rel).read_text(), names, WITHHELD_WHY))
+        _put(dest / rel, withhold((dest / rel).read_text(), names, WITHHELD_WHY))
     for path in sorted((dest / "assignments").glob("*.py")):
         text = path.read_text()
         names = [n.name for n in ast.parse(text).body if isinstance(n, ast.FunctionDef)
                  and n.name.lstrip("_").startswith("explain")]
         if names:
-            path.write_text(withhold(text, names, "the grader's side: not in a student copy"))
+            _put(path, withhold(text, names, "the grader's side: not in a student copy"))
     for rel, source in marked_files().items():
         if rel.startswith(SOLUTIONS) and rel not in variants:
             continue
-        target = dest / student_path(rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(render(rel, source))
+        _put(dest / student_path(rel), render(rel, source))
     if variants:
-        (dest / EXERCISES / "__init__.py").write_text(
-            '"""Exercises: layers the library does not have."""\n')
+        _put(dest / EXERCISES / "__init__.py", '"""Exercises: layers the library does not have."""\n')
     for rel, cls in redact:
         path = dest / student_path(rel)
-        path.write_text(redact_docstring(path.read_text(), cls))
+        _put(path, redact_docstring(path.read_text(), cls))
+    for pyc in dest.rglob("__pycache__/*.pyc"):          # nothing compiled from a file not here
+        if not (pyc.parent.parent / (pyc.name.split(".")[0] + ".py")).exists():
+            pyc.unlink()
 
 
 def withhold(source, names, why):
@@ -136,13 +151,15 @@ def variant_files(task_names, index):
 
 
 def base(dest, assignment, index):
-    """The reference's teaching path for grading ``assignment`` (compiled once: a task's
-    package is a copy of it with the student's files in)."""
-    import compileall
+    """The reference's teaching path for grading ``assignment`` (a task's package is a copy
+    of it with the student's files in). :data:`NOT_IMPORTED` need no compiling."""
     write(dest, lambda rel, source: source,
           redact=[r for t in assignment.tasks for r in t.redact],
-          variants=variant_files([t.name for t in assignment.tasks], index))
-    compileall.compile_dir(str(dest), quiet=2)
+          variants=variant_files([t.name for t in assignment.tasks], index), keep_caches=True)
+
+
+NOT_IMPORTED = (r"/(cli|interop|viz|summary|__main__|gradcheck)\.py$|/(training|data)/|"
+                r"/assignments/(cli|make|grade|package|runner|report|notebook)\.py$")
 
 
 def assemble(task, student_pkg, dest, index, base_pkg):
@@ -150,9 +167,9 @@ def assemble(task, student_pkg, dest, index, base_pkg):
     student's code for ``task`` (from ``student_pkg``, a copy's package folder) in place
     of the reference's regions. Returns ({package-relative file: {line: (student file,
     line)}}, notes); raises markers.MarkerError if the student's code cannot be found."""
-    import importlib.util
+    import os
     student_pkg, dest = Path(student_pkg), Path(dest)
-    shutil.copytree(base_pkg, dest)
+    shutil.copytree(base_pkg, dest, copy_function=os.link)   # read-only to the child (Landlock)
     origins, notes = {}, []
     for rel in dict.fromkeys(rel for rel, _ in index.get(task.name, [])):
         spath = student_path(rel)
@@ -162,11 +179,9 @@ def assemble(task, student_pkg, dest, index, base_pkg):
         filled = markers.fill((PACKAGE / rel).read_text(), sfile.read_text(), task.name, rel, spath)
         origins[spath] = filled.origins
         notes.extend(filled.notes)
-        target = dest / spath
-        Path(importlib.util.cache_from_source(str(target))).unlink(missing_ok=True)
         text = filled.source
         for r, cls in task.redact:
             if r == rel:
                 text = redact_docstring(text, cls)
-        target.write_text(text)
+        _put(dest / spath, text)                          # a link to the base: never write through
     return origins, notes

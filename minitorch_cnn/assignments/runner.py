@@ -16,8 +16,10 @@ each task folder the grader sends (one per line), forks a process that
 4. writes ``out/outputs.json`` and ``out/outputs.npz``: the results, as plain
    values and arrays, or the error a case raised.
 
-This process itself never runs a student's code; it only forks and reports
-``started TASKDIR PID`` and ``done PID STATUS`` lines. The verdict is the
+This process itself never runs a student's code; it compiles the grader's
+base package when asked (``compile`` line: meanwhile the grader computes the
+reference's results), forks, and reports ``compiled``, ``started TASKDIR PID``
+and ``done PID STATUS`` lines. The verdict is the
 grader's: it reads the outputs (no pickle) and compares them with the
 reference's results, which it computed itself.
 """
@@ -191,6 +193,12 @@ def main():
     waiter.start()
     for line in sys.stdin:
         folder = line.strip()
+        if folder.startswith("compile "):        # the grader's base package, before any task
+            import compileall
+            folder, skip = json.loads(folder[len("compile "):])
+            compileall.compile_dir(folder, quiet=2, rx=__import__("re").compile(skip))
+            say("compiled")
+            continue
         if not folder:
             continue
         with lock:                       # "started" is said before its "done" can be
