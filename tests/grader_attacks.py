@@ -95,6 +95,8 @@ def plant(copy, name, marker, reference):
     bodies = [b.replace("@MARKER@", repr(str(marker))).replace("@REFERENCE@", repr(str(reference)))
               for b in bodies]
     for path in sorted((Path(copy) / "minitorch_cnn").rglob("*.py")):
+        if "assignments" in path.parts:                  # its docstrings show markers
+            continue
         text = path.read_text()
         regions = [r for kind in ("TASK", "SOLUTION", "GIVEN")
                    for r in markers.find_regions(text, kind) if r.task == task]

@@ -14,8 +14,9 @@ import pytest
 
 from minitorch_cnn.assignments import ASSIGNMENTS, get_assignment, markers
 from minitorch_cnn.assignments.compare import Expected, compare, overlap_mask
-from minitorch_cnn.assignments.grade import GradingError, grade, gradescope, grade_task, table
+from minitorch_cnn.assignments.grade import GradingError, grade
 from minitorch_cnn.assignments.make import make
+from minitorch_cnn.assignments.report import gradescope, table
 from minitorch_cnn.assignments.tasks import PACKAGE, marked_files, region_index
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,8 +59,8 @@ def test_broken_markers_are_reported_with_their_line(bad, message):
 
 
 def test_blank_keeps_the_signature_docstring_and_the_other_tasks_code():
-    out = markers.blank(SOURCE, {"double"}, lambda t, needs: [f"# needs {needs}",
-                                                             f"raise NotImplementedError('{t}')"])
+    out = markers.blank(SOURCE, {"double"}, lambda t, needs, body: [
+        f"# needs {needs}", f"raise NotImplementedError('{t}')"])
     assert '"""Doubles x, then adds one.' in out and "def forward(self, x):" in out
     assert "z = 2 * y" not in out and "z = z + 1" in out           # only the chosen task is cut
     assert "### BEGIN TASK double" in out and "### END TASK double" in out
@@ -90,25 +91,43 @@ def test_every_built_in_task_has_a_marked_region():
                 (task, rel, qualname)
 
 
-def test_splice_takes_the_students_region_and_the_reference_for_the_rest():
+def test_fill_takes_the_students_region_and_the_reference_for_the_rest():
     student = SOURCE.replace("        ### BEGIN SOLUTION double\n        z = 2 * y\n",
                              "        ### BEGIN TASK double\n            z = 3 * y   # odd indent\n")
     student = student.replace("### END SOLUTION double", "### END TASK double")
     student = student.replace("z = z + 1", "z = z + 100")           # another task's region
-    sp = markers.splice(SOURCE, student, "double", "Layer.forward", "ref.py", "student.py")
+    filled = markers.fill(SOURCE, student, "double", "ref.py", "student.py")
     ns = {}
-    exec(sp.source, ns)
-    assert ns["forward"](None, 2) == 7                              # 3 * 2 + 1: theirs, then ours
-    assert ("student.py", 9) in sp.origins and not sp.missing
+    exec(filled.source, ns)
+    assert ns["Layer"]().forward(2) == 7                            # 3 * 2 + 1: theirs, then ours
+    line = filled.source.splitlines().index("        z = 3 * y   # odd indent") + 1
+    assert filled.origins[line] == ("student.py", 9) and not filled.notes
+    # their new imports and helpers come too (after the reference's code)
+    student = "import math\n" + SOURCE.replace("z = 2 * y", "z = helper() * y") + \
+        "\n\ndef helper():\n    return math.pi\n"
+    ns = {}
+    exec(markers.fill(SOURCE, student, "double", "ref.py", "s.py").source, ns)
+    assert ns["Layer"]().forward(1) == np.pi + 1
 
 
-def test_splice_falls_back_to_the_whole_function_when_the_markers_are_gone():
+def test_fill_falls_back_to_the_whole_function_when_the_markers_are_gone():
     student = SOURCE.replace("        ### BEGIN SOLUTION double\n", "").replace(
         "        ### END SOLUTION double\n", "").replace("z = 2 * y", "z = 5 * y")
-    sp = markers.splice(SOURCE, student, "double", "Layer.forward", "ref.py", "s.py")
+    filled = markers.fill(SOURCE, student, "double", "ref.py", "s.py")
     ns = {}
-    exec(sp.source, ns)
-    assert ns["forward"](None, 1) == 6 and sp.missing == ["double"]
+    exec(filled.source, ns)
+    assert ns["Layer"]().forward(1) == 6 and "graded your whole Layer.forward" in filled.notes[0]
+    with pytest.raises(markers.MarkerError, match="no Layer.forward"):
+        markers.fill(SOURCE, "x = 1\n", "double", "ref.py", "s.py")
+
+
+def test_blank_arguments_leaves_calls_and_kept_keywords():
+    body = ["    m = Seq(Conv(in_channels=3, out=64, dtype=dtype, **kw),\n",
+            "            Pool((1, 1), stride=2), ReLU(inplace=True))\n"]
+    lines, n = markers.blank_arguments(body, keep=("dtype", "inplace"))
+    assert n == 4 and "".join(lines) == (
+        "    m = Seq(Conv(in_channels=___, out=___, dtype=dtype, **kw),\n"
+        "            Pool(___, stride=___), ReLU(inplace=True))\n")
 
 
 # ------------------------------------------------------------------- hints
@@ -142,11 +161,14 @@ def test_compare_locates_an_overlap_bug():
     assert "wrong only at shared pixels" in msg and "at " in msg
 
 
-def test_compare_recognises_a_known_mistake_and_lists():
+def test_structural_results_are_compared_without_showing_the_answer():
     want = ["a (1,)", "b (2,)"]
     msg = _hint(compare("keys", ["b (2,)", "a (1,)"], Expected(want, mistakes=[("swapped", ["b (2,)", "a (1,)"])])))
-    assert "swapped" in msg
-    assert "missing e.g. b (2,)" in _hint(compare("keys", ["a (1,)"], want))
+    assert "swapped" in msg and "entry 0 is b (2,)" in msg and "a (1,)" not in msg
+    assert compare("keys", list(want), want) == (True, "")
+    assert "1 entries, expected 2" in _hint(compare("keys", ["a (1,)"], want))
+    msg = _hint(compare("stride", "(1, 1)", "(2, 2)"))
+    assert "(1, 1)" in msg and "(2, 2)" not in msg
 
 
 # ------------------------------------------------------------- isolation
@@ -178,7 +200,6 @@ def test_exceptions_loops_and_syntax_errors_cost_their_task_only(variants_copy, 
     import shutil
     copy = tmp_path / "c"
     shutil.copytree(variants_copy, copy)
-    a = get_assignment("variants")
     solution = PACKAGE / "assignments" / "solutions"
     # a right answer for group_norm_forward, typed by the "student"
     ref = (solution / "group_norm.py").read_text()
@@ -189,14 +210,15 @@ def test_exceptions_loops_and_syntax_errors_cost_their_task_only(variants_copy, 
     _write_region(copy, "exercises/dilated_conv.py", "dilated_conv2d_forward", "y = (")
     _write_region(copy, "exercises/dilated_conv.py", "dilated_conv2d_backward",
                   "print('hello')\ndx = np.zeros((1, 2))")
-    pkg = copy / "minitorch_cnn"
-    fwd = grade_task(a.task("group_norm_forward"), "variants", pkg)
+    report = grade(copy, timeout=4)
+    got = {r.name: r for r in report.results}
+    fwd, loop = got["group_norm_forward"], got["group_norm_backward"]
+    syntax, shape = got["dilated_conv2d_forward"], got["dilated_conv2d_backward"]
     assert fwd.score == fwd.points
-    loop = grade_task(a.task("group_norm_backward"), "variants", pkg, timeout=2)
-    assert loop.score == 0 and "timed out after 2 s" in loop.first_failure.message
-    syntax = grade_task(a.task("dilated_conv2d_forward"), "variants", pkg)
-    assert syntax.score == 0 and "could not read your code" in syntax.first_failure.message
-    shape = grade_task(a.task("dilated_conv2d_backward"), "variants", pkg)
+    assert loop.score == 0 and "timed out after 4 s" in loop.first_failure.message
+    assert syntax.score == 0 and "SyntaxError" in syntax.first_failure.message
+    assert "(at exercises/dilated_conv.py:" in syntax.first_failure.message or \
+        "line" in syntax.first_failure.message
     assert shape.score == 0 and "has shape (1, 2), expected (2, 7, 7, 3)" in shape.first_failure.message
     assert any("printed: hello" in n for n in shape.notes)
 

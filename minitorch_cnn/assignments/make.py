@@ -126,13 +126,28 @@ def _public_tests(assignment, chosen, out):
 
 
 def _docs(assignment, chosen, out):
-    pages = {assignment.task(t).doc for t in chosen
-             if assignment.task(t).doc and not assignment.task(t).redact}
-    for page in sorted(pages):
+    """Copy the pages that derive the tasks, except those that quote a blanked task's
+    solution or describe its answer (``redact``): those stay in the library's repository."""
+    tasks = [assignment.task(t) for t in chosen]
+    answers = {" ".join(line.split()) for t in tasks for line in _solution_code(t.name)}
+    for page in sorted({t.doc for t in tasks if t.doc and not t.redact}):
         src = REPO / page
         if src.exists():
+            text = " ".join(src.read_text().split())
+            if any(a in text for a in answers):
+                continue
             (out / page).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, out / page)
+
+
+def _solution_code(task):
+    """The code lines (at least 16 characters) of a task's regions in the reference."""
+    for rel, source in marked_files().items():
+        lines = source.splitlines()
+        for r in markers.find_regions(source, path=rel):
+            if r.task == task:
+                yield from (c for c in (line.split("#")[0].strip() for line in
+                                        lines[r.begin + 1:r.end]) if len(c) >= 16)
 
 
 def _where(index, task):

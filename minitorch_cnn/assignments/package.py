@@ -94,8 +94,6 @@ def write(dest, render, redact=(), variants=(), keep_caches=False):
         _put(dest / rel, None)
     for rel, text in REPLACED.items():
         _put(dest / rel, text)
-    for rel, names in WITHHELD.items():
-        _put(dest / rel, withhold((dest / rel).read_text(), names, WITHHELD_WHY))
     for path in sorted((dest / "assignments").glob("*.py")):
         text = path.read_text()
         names = [n.name for n in ast.parse(text).body if isinstance(n, ast.FunctionDef)
@@ -106,6 +104,8 @@ def write(dest, render, redact=(), variants=(), keep_caches=False):
         if rel.startswith(SOLUTIONS) and rel not in variants:
             continue
         _put(dest / student_path(rel), render(rel, source))
+    for rel, names in WITHHELD.items():                  # after the marked files: one of them
+        _put(dest / rel, withhold((dest / rel).read_text(), names, WITHHELD_WHY))
     if variants:
         _put(dest / EXERCISES / "__init__.py", '"""Exercises: layers the library does not have."""\n')
     for rel, cls in redact:

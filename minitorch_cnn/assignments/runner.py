@@ -211,6 +211,11 @@ def main():
                     import traceback
                     traceback.print_exc()
                     code = 4
+                for stream in (sys.stdout, sys.stderr):
+                    try:
+                        stream.flush()
+                    except BaseException:  # noqa: BLE001
+                        pass
                 os._exit(code)
             out.write(f"started {folder} {pid}\n")
             out.flush()
