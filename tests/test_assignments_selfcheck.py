@@ -87,6 +87,26 @@ def test_a_blank_copy_scores_zero_on_exactly_its_blanks(copies, name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_a_fully_blank_copy_scores_zero(tmp_path, name):
+    make(name, tmp_path / "blank")
+    report = grade(tmp_path / "blank", key="ci")
+    assert report.score == 0 and all(r.score == 0 for r in report.results)
+    assert report.points == get_assignment(name).points
+
+
+def test_a_wrong_blank_costs_exactly_one_point(copies, tmp_path):
+    folder = tmp_path / "one-wrong-blank"
+    shutil.copytree(copies("seed-project2", "solution"), folder)
+    path = folder / "minitorch_cnn" / "models" / "seed.py"
+    path.write_text(path.read_text().replace("kernel_size=7", "kernel_size=5", 1))
+    report = grade(folder, tasks=["q2_blanks"])
+    (r,) = report.results
+    assert r.score == r.points - 1 == 24
+    assert "layer1.0 Conv2d kernel_size is (5, 5)" in r.first_failure.message
+    assert "(7, 7)" not in r.first_failure.message
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_a_blank_copy_runs_and_its_public_tests_fail_on_exactly_the_blanks(copies, name):
     folder = copies(name, "blank")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
