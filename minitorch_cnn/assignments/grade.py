@@ -202,27 +202,29 @@ class _Pool:
                 elif what == "done" and int(rest[0]) in self.running:
                     job = self.running.pop(int(rest[0]))
                     job.status, job.seconds = int(rest[1]), time.perf_counter() - job.t0
+                    _kill_group(int(rest[0]))    # what it started goes with it
         now = time.perf_counter()
         for pid, job in list(self.running.items()):
             if now - job.t0 > self.opts["timeout"] and not job.timed_out:
                 job.timed_out = True
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                _kill_group(pid)
 
     def close(self):
         for pid in self.running:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            _kill_group(pid)
         try:
             self.proc.stdin.close()
             self.proc.wait(10)
         except (OSError, subprocess.TimeoutExpired):
             self.proc.kill()
             self.proc.wait()
+
+
+def _kill_group(pid):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _result(job, opts):
