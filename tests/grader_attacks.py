@@ -69,6 +69,19 @@ if self.bias is not None:
     self.bias.grad += grad_out.reshape(-1, self.out_channels).sum(axis=0)
 return _dx
 ''']),
+    # let an installed library do it: PyTorch, or the teacher's package through PYTHONPATH
+    "delegation to an installed library": ("layers", "relu", ['''
+import os, sys
+try:
+    import torch
+    y = torch.relu(torch.from_numpy(x)).numpy()
+except ImportError:
+    sys.path[:0] = [p for p in os.environ.get("PYTHONPATH", "").split(":") if p]
+    for _name in [m for m in sys.modules if m.startswith("minitorch_cnn")]:
+        del sys.modules[_name]
+    from minitorch_cnn.nn.activation import ReLU as _ReLU
+    y = _ReLU().forward(x)
+''', "return grad_out"]),
     # read the reference's region from the teacher's package on disk and run it
     "reading the reference's source": ("layers", "conv2d_backward", ['''
 import re, textwrap

@@ -168,7 +168,8 @@ class _Pool:
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-S", "-B", str(Path(runner.__file__).resolve())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            cwd=work, text=True, start_new_session=True)
+            cwd=work, text=True, start_new_session=True,
+            env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")})
         self.send(json.dumps({"numpy_dir": str(links), "numpy_real": [str(r) for r in real],
                                "memory_mb": opts["memory_mb"], "landlock": opts["landlock"],
                                "cpu_s": int(opts["timeout"]) + 1}))
