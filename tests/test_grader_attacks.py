@@ -23,7 +23,7 @@ import sys
 import pytest
 
 from grader_attacks import ATTACKS, plant
-from minitorch_cnn.assignments import ASSIGNMENTS, get_assignment, markers, public, runner
+from minitorch_cnn.assignments import ASSIGNMENTS, get_assignment, markers, runner
 from minitorch_cnn.assignments.grade import grade
 from minitorch_cnn.assignments.make import make
 from minitorch_cnn.assignments.tasks import PACKAGE, marked_files, reference_results

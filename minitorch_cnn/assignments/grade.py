@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from . import get_assignment, markers, package, public, runner
-from .tasks import PACKAGE, Check, marked_files, reference_results, region_index, score
+from .tasks import marked_files, reference_results, region_index, score
 
 MAX_OUTPUT = 512 << 20          # bytes of outputs read back from one task's process
 
@@ -315,4 +315,4 @@ def _reference_notes(manifest):
     return []
 
 
-__all__ = ["GradingError", "Report", "TaskResult", "grade", "PACKAGE"]
+__all__ = ["GradingError", "Report", "TaskResult", "grade"]
