@@ -177,3 +177,21 @@ def test_the_public_checks_still_give_their_hints(tmp_path, bug):
     run = subprocess.run([sys.executable, "-c", script], cwd=out, env=env, capture_output=True,
                          text=True, timeout=300)
     assert hint in run.stdout, run.stdout + run.stderr
+
+
+def test_the_child_sees_numpy_alone(layers_key, tmp_path):
+    """What the student's code can import from: the assembled copy, the standard library and
+    a folder holding NumPy alone (no site-packages, no PYTHONPATH, no editable install)."""
+    copy = tmp_path / "copy"
+    shutil.copytree(layers_key, copy)
+    path = copy / "minitorch_cnn" / "nn" / "activation.py"
+    text = path.read_text()
+    path.write_text(text.replace("        y = np.maximum(x, 0)\n",
+                                 "        import sys\n        print('PATH', sys.path, sys.flags.isolated)\n"
+                                 "        y = np.maximum(x, 0)\n", 1))
+    report = grade(copy, tasks=["relu"])
+    (r,) = report.results
+    printed = next(n for n in r.notes if "printed" in n)
+    assert "PATH" in printed and printed.rstrip().endswith("1"), printed
+    assert "site-packages" not in printed and str(PACKAGE.parent) not in printed, printed
+    assert r.score == r.points
