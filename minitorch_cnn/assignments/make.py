@@ -165,9 +165,9 @@ def _readme(assignment, chosen, index, solution):
         "a student copy"
     total = sum(assignment.task(n).points for n in chosen if not assignment.task(n).extra)
     intro = textwrap.fill(f"This folder is {kind} of the `{assignment.name}` assignment of "
-                          f"minitorch_cnn ({assignment.summary}). It is a complete, runnable "
-                          "copy of the package; the parts you write are marked in the source "
-                          "with", 78)
+                          f"minitorch_cnn ({assignment.summary}). It is a runnable copy of "
+                          "the package's teaching path (no fast path: the kernels run as their "
+                          "NumPy twins); the parts you write are marked in the source with", 78)
     return f"""# {assignment.title}
 
 {intro}
@@ -178,7 +178,8 @@ raise NotImplementedError(...)     <- replace this by your code
 ### END TASK <name>
 ```
 
-Keep the two marker lines: the grader reads your code between them. Each task
+Keep the two marker lines: the grader reads your code between them (where a
+task's code is given with blanks, replace each `___` by its value). Each task
 is graded on its own, with the reference for everything else, so a mistake in
 one layer costs that task's points only.
 
