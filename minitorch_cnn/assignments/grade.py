@@ -111,11 +111,17 @@ def _grade_all(assignment, names, student_pkg, key, work, opts):
     index = region_index()
     base = work / "base" / "minitorch_cnn"
     jobs = [_Job(assignment.task(n), work / n, assignment.task(n).all_cases(key)) for n in names]
+    pending = []
     pool = _Pool(work, opts)                   # starts the runner (it imports NumPy) meanwhile
     try:
         package.base(base, assignment, index)
         pool.send("compile " + json.dumps([str(base), package.NOT_IMPORTED]))
-        for job in jobs:                       # the reference's results, while it compiles
+        for job in jobs:                       # the reference's results, while children run
+            if not pool.compiled:
+                pool.pump([])
+                if pool.compiled:              # then every task's package, and go
+                    pending = _assemble(jobs, assignment, student_pkg, index, base)
+            pool.pump(pending)
             try:
                 job.expected = reference_results(job.task, cases=job.cases)
             except Exception as e:  # noqa: BLE001
@@ -123,25 +129,31 @@ def _grade_all(assignment, names, student_pkg, key, work, opts):
                                    f"cases: {type(e).__name__}: {e}") from e
         while not pool.compiled:
             pool.pump([], wait=0.05)
-        pending = []
-        for job in jobs:
-            try:
-                job.origins, job.notes = package.assemble(
-                    job.task, student_pkg, job.folder / "pkg" / "minitorch_cnn", index, base)
-            except (markers.MarkerError, SyntaxError, OSError) as e:
-                job.failed = f"could not read your code: {e}"
-            (job.folder / "out").mkdir(parents=True, exist_ok=True)
-            (job.folder / "job.json").write_text(json.dumps({
-                "assignment": assignment.name, "task": job.task.name,
-                "cases": [{"name": c.name, "params": repr(c.params)} for c in job.cases]}))
-            if job.failed is None:
-                pending.append(job)
-                pool.pump(pending)
+            if pool.compiled:
+                pending = _assemble(jobs, assignment, student_pkg, index, base)
         while pending or pool.running or pool.started:
             pool.pump(pending, wait=0.05)
     finally:
         pool.close()
     return [_result(job, opts) for job in jobs]
+
+
+def _assemble(jobs, assignment, student_pkg, index, base):
+    """Each task's package and inputs; the jobs ready to run."""
+    ready = []
+    for job in jobs:
+        try:
+            job.origins, job.notes = package.assemble(
+                job.task, student_pkg, job.folder / "pkg" / "minitorch_cnn", index, base)
+        except (markers.MarkerError, SyntaxError, OSError) as e:
+            job.failed = f"could not read your code: {e}"
+        (job.folder / "out").mkdir(parents=True, exist_ok=True)
+        (job.folder / "job.json").write_text(json.dumps({
+            "assignment": assignment.name, "task": job.task.name,
+            "cases": [{"name": c.name, "params": repr(c.params)} for c in job.cases]}))
+        if job.failed is None:
+            ready.append(job)
+    return ready
 
 
 class _Job:

@@ -163,9 +163,7 @@ def run_stage(mod, stage, seed=0):
     state = model.state_dict()
     blocks = [b for name, b in model.named_modules()
               if name.startswith(stage + ".") and name.count(".") == 1]
-    x = np.zeros((1, 32, 32, 3), np.float32)
-    for earlier in ("layer1", "layer2", "layer3")[:int(stage[-1]) - 1]:
-        x = getattr(model, earlier)(x)
+    shape = _stage_input(model, stage)
     out = {f"{stage} blocks": [_block_summary(b) for b in blocks],
            f"{stage} state_dict keys": [f"{k} {tuple(v.shape)}" for k, v in state.items()
                                         if k.startswith(stage + ".")],
@@ -174,11 +172,26 @@ def run_stage(mod, stage, seed=0):
            f"{stage} convolutions": conv_layout(getattr(model, stage), stage + ".")}
     part = Sequential(*blocks[:2]).to(np.float64)
     init_by_name(part, seed)
-    y = part(normal(seed + 1, 2, *x.shape[1:]))
+    y = part(normal(seed + 1, 2, *shape))
     out[f"{stage}.0-1 output (same weights)"] = y
     out[f"{stage}.0-1 input gradient"] = part.backward(normal(seed + 2, *np.shape(y)))
     out[f"{stage}.0-1 parameter gradients"] = param_grads(part)
     return out
+
+
+def _stage_input(model, stage, size=32):
+    """(H, W, C) of a size x size image when it reaches ``stage``: through the convolutions
+    and pools of the earlier stages (their main paths; the shortcuts match them)."""
+    from ..nn import Conv2d, MaxPool2d
+    h, w, c = size, size, 3
+    for earlier in ("layer1", "layer2", "layer3")[:int(stage[-1]) - 1]:
+        for name, m in getattr(model, earlier).named_modules():
+            if isinstance(m, (Conv2d, MaxPool2d)) and not any(
+                    s in name for s in ("make_equal_channel", "downsize")):
+                (kh, kw), (sh, sw), (ph, pw) = m.kernel_size, m.stride, m.padding
+                h, w = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+                c = m.out_channels if isinstance(m, Conv2d) else c
+    return h, w, c
 
 
 def _stage(stage):

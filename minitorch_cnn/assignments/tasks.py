@@ -153,11 +153,13 @@ def reference_results(task, key=None, cases=None):
     """{case name: {result: Expected}}: the reference's results (with the mistakes that
     would explain a wrong answer) on ``cases`` (default: the public ones, and the
     hidden ones ``key`` draws). The one place they are computed."""
+    from .. import kernels
     ref = task.mod()
     out = {}
     for c in task.all_cases(key) if cases is None else cases:
         values = run_case(task, c, ref)
-        wrapped = task.explain(ref, c.params, values) if task.explain else {}
+        with kernels.use_backend(task.backend):            # the mistakes on the same kernels
+            wrapped = task.explain(ref, c.params, values) if task.explain else {}
         out[c.name] = {k: wrapped.get(k, Expected(v)) for k, v in values.items()}
     return out
 
