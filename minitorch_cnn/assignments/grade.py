@@ -120,7 +120,7 @@ def _grade_all(assignment, names, student_pkg, key, work, opts):
             if not pool.compiled:
                 pool.pump([])
                 if pool.compiled:              # then every task's package, and go
-                    pending = _assemble(jobs, assignment, student_pkg, index, base)
+                    pending = _assemble(jobs, assignment, student_pkg, index, base, pool)
             pool.pump(pending)
             try:
                 job.expected = reference_results(job.task, cases=job.cases)
@@ -130,7 +130,7 @@ def _grade_all(assignment, names, student_pkg, key, work, opts):
         while not pool.compiled:
             pool.pump([], wait=0.05)
             if pool.compiled:
-                pending = _assemble(jobs, assignment, student_pkg, index, base)
+                pending = _assemble(jobs, assignment, student_pkg, index, base, pool)
         while pending or pool.running or pool.started:
             pool.pump(pending, wait=0.05)
     finally:
@@ -138,8 +138,9 @@ def _grade_all(assignment, names, student_pkg, key, work, opts):
     return [_result(job, opts) for job in jobs]
 
 
-def _assemble(jobs, assignment, student_pkg, index, base):
-    """Each task's package and inputs; the jobs ready to run."""
+def _assemble(jobs, assignment, student_pkg, index, base, pool):
+    """Each task's package and inputs, each sent to run as soon as it is ready; returns
+    the jobs waiting for a free slot."""
     ready = []
     for job in jobs:
         try:
@@ -153,6 +154,7 @@ def _assemble(jobs, assignment, student_pkg, index, base):
             "cases": [{"name": c.name, "params": repr(c.params)} for c in job.cases]}))
         if job.failed is None:
             ready.append(job)
+            pool.pump(ready)
     return ready
 
 
