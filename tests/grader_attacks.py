@@ -91,6 +91,22 @@ _ns = dict(globals(), self=self, cache=cache, grad_out=grad_out)
 exec("def _f():\\n" + textwrap.indent(textwrap.dedent(_body), "    "), _ns)
 return _ns["_f"]()
 ''']),
+    # read the grader's own copy of the reference (on the package's path) and run it
+    "reading the grader's copy of the reference": ("layers", "conv2d_backward", ['''
+import os, re, sys, textwrap, marshal
+_body = None
+for _root in sys.modules["minitorch_cnn"].__path__:
+    try:
+        _src = open(os.path.join(_root, "nn", "conv.py")).read()
+    except OSError:
+        continue
+    _m = re.search(r"### BEGIN SOLUTION conv2d_backward\\n(.*?)\\n[ ]*### END SOLUTION", _src, re.S)
+    if _m and "cache.cols.T @ g" in _m.group(1):
+        _body = _m.group(1)
+_ns = dict(globals(), self=self, cache=cache, grad_out=grad_out)
+exec("def _f():\\n" + textwrap.indent(textwrap.dedent(_body), "    "), _ns)
+return _ns["_f"]()
+''']),
     "infinite loop": ("layers", "relu", ["while True:\n    pass", "return grad_out"]),
     "memory bomb": ("layers", "relu", ['''
 import numpy as np

@@ -2,9 +2,9 @@
 
 For each task the grader (this process, which never runs a student's code)
 
-1. assembles the package the task is graded in (:func:`package.assemble`):
-   the teaching path, the student's code for that task, the reference's for
-   every other region;
+1. assembles the package the task is graded in: the teaching path with the
+   reference's code (:func:`package.base`, once), under the files that hold
+   the student's code for that task (:func:`package.assemble`);
 2. has :mod:`runner` fork a confined process (limits on wall time, CPU time
    and memory; Landlock where Linux has it) that runs the cases' inputs
    through it and writes only the outputs, as JSON and ``.npz`` (read
@@ -116,6 +116,7 @@ def _grade_all(assignment, names, student_pkg, key, work, opts):
     try:
         package.base(base, assignment, index)
         pool.send("compile " + json.dumps([str(base), package.NOT_IMPORTED]))
+        pool.base = str(base)
         for job in jobs:                       # the reference's results, while children run
             if not pool.compiled:
                 pool.pump([])
@@ -145,12 +146,12 @@ def _assemble(jobs, assignment, student_pkg, index, base, pool):
     for job in jobs:
         try:
             job.origins, job.notes = package.assemble(
-                job.task, student_pkg, job.folder / "pkg" / "minitorch_cnn", index, base)
+                job.task, student_pkg, job.folder / "pkg" / "minitorch_cnn", index)
         except (markers.MarkerError, SyntaxError, OSError) as e:
             job.failed = f"could not read your code: {e}"
         (job.folder / "out").mkdir(parents=True, exist_ok=True)
         (job.folder / "job.json").write_text(json.dumps({
-            "assignment": assignment.name, "task": job.task.name,
+            "assignment": assignment.name, "task": job.task.name, "base": str(base),
             "cases": [{"name": c.name, "params": repr(c.params)} for c in job.cases]}))
         if job.failed is None:
             ready.append(job)

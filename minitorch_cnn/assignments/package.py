@@ -14,8 +14,9 @@
 * a task's ``redact`` docstrings (those that describe its answer) are cut.
 
 Every file with task regions is passed through ``render(rel, source)``:
-``make`` blanks them, :func:`assemble` (the grader) puts one student's code for
-one task into the reference's.
+``make`` blanks them; the grader keeps the reference's (:func:`base`) and
+writes, for each task, the files where :func:`assemble` put one student's
+code for that task into the reference's.
 """
 import ast
 import importlib.util
@@ -151,8 +152,8 @@ def variant_files(task_names, index):
 
 
 def base(dest, assignment, index):
-    """The reference's teaching path for grading ``assignment`` (a task's package is a copy
-    of it with the student's files in). :data:`NOT_IMPORTED` need no compiling."""
+    """The reference's teaching path for grading ``assignment``: a task's package is these
+    files under the few :func:`assemble` writes. :data:`NOT_IMPORTED` need no compiling."""
     write(dest, lambda rel, source: source,
           redact=[r for t in assignment.tasks for r in t.redact],
           variants=variant_files([t.name for t in assignment.tasks], index), keep_caches=True)
@@ -162,14 +163,14 @@ NOT_IMPORTED = (r"/(cli|interop|viz|summary|__main__|gradcheck)\.py$|/(training|
                 r"/assignments/(cli|make|grade|package|runner|report|notebook)\.py$")
 
 
-def assemble(task, student_pkg, dest, index, base_pkg):
-    """The package ``task`` is graded in: a copy of ``base_pkg`` (see :func:`base`) with the
-    student's code for ``task`` (from ``student_pkg``, a copy's package folder) in place
-    of the reference's regions. Returns ({package-relative file: {line: (student file,
-    line)}}, notes); raises markers.MarkerError if the student's code cannot be found."""
-    import os
+def assemble(task, student_pkg, dest, index):
+    """The files that make the package ``task`` is graded in, written into ``dest``: each
+    file holding the task's regions, with the student's code for ``task`` (from
+    ``student_pkg``, a copy's package folder) in place of the reference's. The grading
+    child imports these first and everything else from the base (see :func:`base`).
+    Returns ({package-relative file: {line: (student file, line)}}, notes); raises
+    markers.MarkerError if the student's code cannot be found."""
     student_pkg, dest = Path(student_pkg), Path(dest)
-    shutil.copytree(base_pkg, dest, copy_function=os.link)   # read-only to the child (Landlock)
     origins, notes = {}, []
     for rel in dict.fromkeys(rel for rel, _ in index.get(task.name, [])):
         spath = student_path(rel)
@@ -183,5 +184,5 @@ def assemble(task, student_pkg, dest, index, base_pkg):
         for r, cls in task.redact:
             if r == rel:
                 text = redact_docstring(text, cls)
-        _put(dest / spath, text)                          # a link to the base: never write through
+        _put(dest / spath, text)
     return origins, notes

@@ -9,10 +9,11 @@ each task folder the grader sends (one per line), forks a process that
    the pipes to the grader;
 2. limits its memory (RLIMIT_AS), CPU time (RLIMIT_CPU), file size and core
    dumps, and, where Linux offers Landlock, confines itself to reading its
-   task folder, the standard library and NumPy and writing its ``out/``
+   task folder, the base, the standard library and NumPy and writing its ``out/``
    folder, with no network and no signals to processes outside;
-3. imports the task's assembled package (the student's code for that task,
-   the reference's elsewhere, the teaching path only) and runs each case;
+3. imports the task's package (its own files, with the student's code for
+   that task, over the grader's base: the reference's teaching path) and runs
+   each case;
 4. writes ``out/outputs.json`` and ``out/outputs.npz``: the results, as plain
    values and arrays, or the error a case raised.
 
@@ -47,8 +48,9 @@ def landlock_abi():
         return 0
 
 
-def _landlock(read, write):
-    """Allow reading ``read`` and writing ``write`` (folders) only; True if in force."""
+def _landlock(rules):
+    """Allow only ``rules``: [(path, "read" | "write" | "list" | "file")] -- read or write
+    beneath a folder, list a folder only, read one file; True if in force."""
     abi = landlock_abi()
     if abi < 1:
         return False
@@ -71,15 +73,16 @@ def _landlock(read, write):
                            ctypes.c_uint32(0))
     if ruleset < 0:
         return False
-    for paths, access in ((read, _READ), (write, _READ | _WRITE | ((1 << 14) if abi >= 3 else 0))):
-        for p in paths:
-            try:
-                fd = os.open(p, os.O_PATH | os.O_CLOEXEC)
-            except OSError:
-                continue
-            rule = Beneath(access & handled, fd)
-            libc.syscall(_SYS_ADD, ruleset, 1, ctypes.byref(rule), ctypes.c_uint32(0))
-            os.close(fd)
+    rights = {"read": _READ, "write": _READ | _WRITE | ((1 << 14) if abi >= 3 else 0),
+              "list": 1 << 3, "file": (1 << 0) | (1 << 2)}
+    for path, kind in rules:
+        try:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            continue
+        rule = Beneath(rights[kind] & handled, fd)
+        libc.syscall(_SYS_ADD, ruleset, 1, ctypes.byref(rule), ctypes.c_uint32(0))
+        os.close(fd)
     if libc.prctl(38, 1, 0, 0, 0) != 0:                    # PR_SET_NO_NEW_PRIVS
         return False
     ok = libc.syscall(_SYS_RESTRICT, ruleset, ctypes.c_uint32(0)) == 0
@@ -115,6 +118,53 @@ def _encode(value, key, arrays):
     return {"kind": "array", "key": key}
 
 
+def _base_rules(base, own):
+    """Landlock rules for the base: its folders may be listed and its files read, except
+    the files the task's own folder replaces (the reference's code for the task) and
+    their compiled copies."""
+    mine = {os.path.relpath(os.path.join(d, n), own) for d, _, names in os.walk(own)
+            for n in names if n.endswith(".py")}
+    rules = []
+    for d, _, names in os.walk(base):
+        rules.append((d, "list"))
+        for n in names:
+            rel = os.path.relpath(os.path.join(d, n), base)
+            if n.endswith(".pyc"):                       # pkg/__pycache__/x.cpython-311.pyc
+                rel = os.path.join(os.path.dirname(os.path.dirname(rel)), n.split(".")[0] + ".py")
+            if rel not in mine:
+                rules.append((os.path.join(d, n), "file"))
+    return rules
+
+
+def _import_from(roots):
+    """``minitorch_cnn`` is imported from ``roots``, the first holding a module winning (the
+    task's own files, then the base); its ``__init__`` is not run (nothing the tasks need)."""
+    import importlib.abc
+    import importlib.util
+    import types
+
+    class Finder(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if not name.startswith("minitorch_cnn."):
+                return None
+            parts = name.split(".")[1:]
+            for root in roots:
+                where = os.path.join(root, *parts)
+                if os.path.isfile(where + ".py"):
+                    return importlib.util.spec_from_file_location(name, where + ".py")
+                if os.path.isfile(os.path.join(where, "__init__.py")):
+                    return importlib.util.spec_from_file_location(
+                        name, os.path.join(where, "__init__.py"),
+                        submodule_search_locations=[os.path.join(r, *parts) for r in roots])
+            return None
+
+    pkg = types.ModuleType("minitorch_cnn")
+    pkg.__path__ = list(roots)
+    pkg.__file__ = os.path.join(roots[-1], "__init__.py")
+    sys.modules["minitorch_cnn"] = pkg
+    sys.meta_path.insert(0, Finder())
+
+
 def _run_task(folder, settings):
     """In the forked process: confine, import the assembled package, run, write."""
     out = os.path.join(folder, "out")
@@ -134,17 +184,16 @@ def _run_task(folder, settings):
                          (resource.RLIMIT_FSIZE, (256 << 20, 256 << 20)),
                          (resource.RLIMIT_CORE, (0, 0))):
         resource.setrlimit(limit, value)
-    if settings["landlock"]:
-        if not _landlock([folder] + _stdlib() + settings["numpy_real"], [out]):
-            raise SystemExit(3)
-    os.chdir(out)
     with open(os.path.join(folder, "job.json")) as f:
         job = json.load(f)
-    import types
-    pkg = types.ModuleType("minitorch_cnn")
-    pkg.__path__ = [os.path.join(folder, "pkg", "minitorch_cnn")]
-    pkg.__file__ = os.path.join(pkg.__path__[0], "__init__.py")
-    sys.modules["minitorch_cnn"] = pkg
+    own = os.path.join(folder, "pkg", "minitorch_cnn")
+    if settings["landlock"]:
+        rules = [(p, "read") for p in [folder] + _stdlib() + settings["numpy_real"]]
+        rules += [(out, "write")] + _base_rules(job["base"], own)
+        if not _landlock(rules):
+            raise SystemExit(3)
+    os.chdir(out)
+    _import_from([own, job["base"]])
     from minitorch_cnn.assignments import get_assignment
     from minitorch_cnn.assignments.tasks import Case, describe_exception, frames, run_case
     import ast
