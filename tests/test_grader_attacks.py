@@ -2,12 +2,14 @@
 grader guarantees").
 
 Each attack of tests/grader_attacks.py -- a patched comparison, a forged
-message, a pickled payload, delegation to a shipped implementation, reading
-the reference's source from disk, an infinite loop, a memory bomb -- is
-planted in one task of an instructor's copy (every task right): it scores
-zero on its task, the other task keeps its marks, and nothing it sends runs
-in the grading process. On the grader before issue 24 the first five scored
-full marks (and the pickle ran its code in the grader).
+message, a pickled payload, delegation to a shipped implementation or to an
+installed library, reading the reference's source from disk or the grader's
+own copy of it, an infinite loop, a memory bomb -- is planted in one task of
+an instructor's copy (every task right): it scores zero on its task, the
+other task keeps its marks, and nothing it sends runs in the grading process.
+On the grader before issue 24, the patched comparison, the forged message,
+the pickled payload (which ran its code in the grader), the delegation to the
+fast path and reading the reference's source each scored full marks.
 
 The leak test makes every built-in assignment's student copy and checks that
 no structural answer and no line of a blanked task's solution appears in any
