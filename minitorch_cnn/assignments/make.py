@@ -1,6 +1,6 @@
 """``assignment make``: a student copy (or the instructor's) of the package, with its tests.
 
-The copy is a runnable package, the teaching path alone (:mod:`.package`:
+The student's copy is a runnable package, the teaching path alone (:mod:`.package`:
 no fast path, no Numba kernels, nothing that computes a task's answer), in
 which the chosen tasks' regions are replaced by stubs (keeping the
 signature, the docstring and the lines around the region) that raise
@@ -10,7 +10,8 @@ public tests with the reference's results on the public cases (structural
 ones as salted digests), a README with the questions, points and commands,
 the walkthrough as a percent script and as a notebook, the docs pages the
 tasks refer to (not those of a task whose page gives the answer), and
-``.assignment.json`` for the grader.
+``.assignment.json`` for the grader. The instructor's copy (``--solution``)
+keeps the whole package, with the solutions and their markers in place.
 """
 import hashlib
 import json
@@ -76,7 +77,7 @@ def make(name, out, solution=False, tasks=None, force=False):
     files = marked_files()
     if solution:
         package.write(out / "minitorch_cnn", lambda rel, source: source,
-                      variants=package.variant_files(by_name, index))
+                      variants=package.variant_files(by_name, index), teaching=False)
     else:
         package.write(out / "minitorch_cnn",
                       lambda rel, source: markers.blank(source, set(chosen), _stub(by_name), rel),
@@ -166,8 +167,11 @@ def _readme(assignment, chosen, index, solution):
     total = sum(assignment.task(n).points for n in chosen if not assignment.task(n).extra)
     intro = textwrap.fill(f"This folder is {kind} of the `{assignment.name}` assignment of "
                           f"minitorch_cnn ({assignment.summary}). It is a runnable copy of "
-                          "the package's teaching path (no fast path: the kernels run as their "
-                          "NumPy twins); the parts you write are marked in the source with", 78)
+                          + ("the whole package; the parts students write are marked in the "
+                             "source with" if solution else
+                             "the package's teaching path (no fast path: the kernels run as "
+                             "their NumPy twins); the parts you write are marked in the source "
+                             "with"), 78)
     return f"""# {assignment.title}
 
 {intro}

@@ -57,14 +57,14 @@ WITHHELD = {"kernels/reference.py": ("batchnorm_backward", "relu_backward")}
 WITHHELD_WHY = "not in a student copy: the fast path's fused kernel computes a task's answer"
 
 
-def _ignore(keep_caches):
+def _ignore(keep_caches, teaching):
     def ignore(src, names):
         skip = {n for n in names if n.endswith((".nbi", ".nbc")) or
                 (not keep_caches and (n == "__pycache__" or n.endswith(".pyc")))}
         here = Path(src).resolve()
         if here == (PACKAGE / "assignments").resolve():
             skip.add("solutions")
-        if here == PACKAGE.resolve():
+        if here == PACKAGE.resolve() and teaching:
             skip.add("fast")
         return skip
     return ignore
@@ -80,7 +80,7 @@ def _put(path, text):
         path.write_text(text)
 
 
-def write(dest, render, redact=(), variants=(), keep_caches=False):
+def write(dest, render, redact=(), variants=(), keep_caches=False, teaching=True):
     """The teaching-path package in ``dest`` (a ``minitorch_cnn`` folder).
 
     ``render(rel, source)`` gives each marked file's text; ``redact`` is
@@ -88,14 +88,15 @@ def write(dest, render, redact=(), variants=(), keep_caches=False):
     files (``assignments/solutions/...``) this copy holds, at ``exercises/``.
     ``keep_caches``: copy the reference's compiled files too (those of the
     files changed here are dropped): the grader's copies import faster.
+    ``teaching=False`` (the instructor's copy) keeps everything else.
     """
     dest = Path(dest)
-    shutil.copytree(PACKAGE, dest, ignore=_ignore(keep_caches))
-    for rel in DROPPED:
+    shutil.copytree(PACKAGE, dest, ignore=_ignore(keep_caches, teaching))
+    for rel in DROPPED if teaching else ():
         _put(dest / rel, None)
-    for rel, text in REPLACED.items():
+    for rel, text in REPLACED.items() if teaching else ():
         _put(dest / rel, text)
-    for path in sorted((dest / "assignments").glob("*.py")):
+    for path in sorted((dest / "assignments").glob("*.py")) if teaching else ():
         text = path.read_text()
         names = [n.name for n in ast.parse(text).body if isinstance(n, ast.FunctionDef)
                  and n.name.lstrip("_").startswith("explain")]
@@ -105,7 +106,7 @@ def write(dest, render, redact=(), variants=(), keep_caches=False):
         if rel.startswith(SOLUTIONS) and rel not in variants:
             continue
         _put(dest / student_path(rel), render(rel, source))
-    for rel, names in WITHHELD.items():                  # after the marked files: one of them
+    for rel, names in WITHHELD.items() if teaching else ():   # after the marked files
         _put(dest / rel, withhold((dest / rel).read_text(), names, WITHHELD_WHY))
     if variants:
         _put(dest / EXERCISES / "__init__.py", '"""Exercises: layers the library does not have."""\n')
