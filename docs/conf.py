@@ -26,7 +26,6 @@ myst_url_schemes = {                     # site:/sitef: are written by sphinx_si
     "sitef": {"url": "{{path}}#{{fragment}}"},
 }
 nb_execution_mode = "off"                # examples are executed by docs/tools/freeze_examples.py
-nb_merge_streams = True
 suppress_warnings = ["myst.header"]      # pages may start at ## after a # title
 
 html_theme = "furo"

@@ -213,9 +213,10 @@ def test_math_is_mathml_and_examples_show_output(site, server, browser):
         Path(shots).mkdir(parents=True, exist_ok=True)
         for name, page in SCREENSHOTS.items():
             browser.get(urljoin(server, page))
+            browser.execute_async_script(CHECK_PAGE)  # every image loaded: the layout is final
             if name == "example":                 # show a picture the example drew
                 browser.execute_script("document.querySelector('.cell_output img')"
-                                       ".scrollIntoView({block: 'center'})")
+                                       ".scrollIntoView({block: 'center', behavior: 'instant'})")
             browser.save_screenshot(str(Path(shots) / f"{name.replace(' ', '_')}.png"))
 
 

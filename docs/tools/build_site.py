@@ -38,6 +38,8 @@ def main(argv=None):
         shutil.rmtree(out)          # a page or file dropped from the sources leaves the site too
     start = time.perf_counter()
     code = subprocess.call(command, cwd=ROOT)
+    if code and (out / "index.html").exists():
+        (out / "index.html").unlink()   # a failed build must not pass for a site (tests reuse site/)
     print(f"site {'built' if code == 0 else 'FAILED'} in {time.perf_counter() - start:.0f} s: "
           f"{Path(args.out) / 'index.html'}", file=sys.stderr if code else sys.stdout)
     return code

@@ -16,7 +16,8 @@ command. The scripts run in order in one temporary folder, as a student runs
 them (06 loads the network 04 trained), from a kernel whose working
 directory is that folder, so that they print paths such as
 ``runs/examples/filters.png``. Each picture a cell saves with matplotlib's
-``savefig`` is shown under that cell; the line that arranges it is not kept.
+``savefig`` is shown under that cell where it was saved; the line that
+arranges it is not kept.
 Relative links in the text are rewritten for the notebook's folder.
 """
 import argparse
@@ -105,6 +106,15 @@ def freeze(todo, timeout=1800):
                            resources={"metadata": {"path": work}}).execute()
             nb.cells.pop(0)
             for cell in nb.cells:
+                if cell.cell_type == "code":      # one block per run of printed lines
+                    merged = []
+                    for out in cell.outputs:
+                        if merged and out.output_type == "stream" == merged[-1].output_type \
+                                and out.name == merged[-1].name:
+                            merged[-1].text += out.text
+                        else:
+                            merged.append(out)
+                    cell.outputs = merged
                 cell.metadata.pop("execution", None)
                 cell.pop("id", None)
                 if cell.cell_type == "code" and cell.execution_count:

@@ -215,7 +215,7 @@ def source_page(rel, outdir):
 
 
 def on_build_finished(app, exception):
-    if exception is not None or app.builder.name != "html":
+    if app.builder.name != "html":
         return
     outdir = Path(app.outdir)
     needed = set()
