@@ -17,6 +17,7 @@ exclude_patterns = ["docs/tools/**", "site/**", "build/**"]
 source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}
 
 extensions = ["myst_nb", "sphinx_site"]
+site_code_version = __import__("sphinx_site").code_version()   # its change rebuilds every page
 myst_enable_extensions = ["dollarmath"]
 myst_dmath_double_inline = True          # $$...$$ inside a paragraph, as GitHub renders it
 myst_heading_anchors = 4                 # GitHub's slugs, so page#heading links hold

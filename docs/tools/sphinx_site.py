@@ -252,7 +252,16 @@ def on_builder_inited(app):
         app.env.mystnb_config = config.copy(output_folder=str(folder))
 
 
+def code_version():
+    """A hash of this extension and of relink.py: a change to either must rebuild every page
+    (the saved doctrees hold their output), so conf.py sets ``site_code_version`` to it."""
+    import hashlib
+    return hashlib.sha256(b"".join(p.read_bytes() for p in (TOOLS / "sphinx_site.py",
+                                                           TOOLS / "relink.py"))).hexdigest()[:16]
+
+
 def setup(app):
+    app.add_config_value("site_code_version", "", "env")
     app.connect("builder-inited", on_builder_inited, priority=900)
     app.connect("env-get-outdated", on_env_get_outdated)
     app.connect("source-read", on_source_read)
