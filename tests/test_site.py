@@ -15,8 +15,8 @@ chromedriver. Each page must
 * have every internal link resolve: the file exists, and a ``#fragment`` names
   an element of the target page (``#L10-L20`` on a source page: lines 10 and 20).
 
-Skipped, with the reason, where Chromium, chromedriver or selenium is missing
-(CI installs them: .ci/run). Set MINITORCH_SITE_SCREENSHOTS=DIR to keep
+The browser tests are skipped, with the reason, where Chromium, chromedriver
+or selenium is missing (CI installs them: .ci/run). Set MINITORCH_SITE_SCREENSHOTS=DIR to keep
 screenshots of the front page, the Conv2d page and an example page.
 """
 import html.parser
@@ -43,7 +43,7 @@ RAW_TEX = re.compile(r"\$\$|\\(frac|begin|end|partial|mathbf|mathrm|sum|sqrt|lef
 SCREENSHOTS = {"front page": "index.html", "conv2d": "docs/layers/conv2d.html",
                "example": "docs/examples/02_im2col_step_by_step.html"}
 
-pytestmark = pytest.mark.skipif(
+needs_browser = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER) or __import__("importlib").util.find_spec("selenium") is None,
     reason="no browser to open the site in: needs Debian's chromium and chromium-driver "
            "(apt-get install -y chromium chromium-driver) and selenium (pip install selenium)")
@@ -163,6 +163,7 @@ Promise.all(images.map(i => i.decode().catch(() => null))).then(() => {
 """
 
 
+@needs_browser
 def test_every_page_opens_cleanly_in_chromium(site, server, browser):
     pages = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html"))
     assert "index.html" in pages and "docs/layers/conv2d.html" in pages
@@ -192,6 +193,7 @@ def test_every_page_opens_cleanly_in_chromium(site, server, browser):
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems[:60])
 
 
+@needs_browser
 def test_math_is_mathml_and_examples_show_output(site, server, browser):
     """The pages a class starts from render what they promise: formulas as MathML, each
     example with its code, printed output and pictures, and a notebook to download."""
