@@ -196,7 +196,8 @@ def test_every_page_opens_cleanly_in_chromium(site, server, browser):
 @needs_browser
 def test_math_is_mathml_and_examples_show_output(site, server, browser):
     """The pages a class starts from render what they promise: formulas as MathML, each
-    example with its code, printed output and pictures, and a notebook to download."""
+    example with its code, printed output and pictures, and a notebook to download;
+    search finds the Conv2d page."""
     browser.get(urljoin(server, "docs/layers/conv2d.html"))
     assert len(browser.find_elements("css selector", "math")) > 20
     assert browser.find_element("css selector", "math").size["width"] > 0  # rendered, not hidden
@@ -210,6 +211,11 @@ def test_math_is_mathml_and_examples_show_output(site, server, browser):
             "return Array.from(document.images).map(i => i.naturalWidth)") if s > 100]
         assert pictures, f"{notebook.name}: no picture on its page"
         assert any(link.endswith(f"{notebook.stem}.ipynb") for link in info["links"]), notebook.name
+    browser.get(urljoin(server, "search.html?q=winograd"))   # search works offline
+    from selenium.webdriver.support.ui import WebDriverWait
+    hits = WebDriverWait(browser, 20).until(
+        lambda b: b.find_elements("css selector", "#search-results ul.search li"))
+    assert any("conv2d" in h.find_element("css selector", "a").get_attribute("href") for h in hits)
     shots = os.environ.get("MINITORCH_SITE_SCREENSHOTS")
     if shots:
         Path(shots).mkdir(parents=True, exist_ok=True)
