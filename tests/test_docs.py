@@ -157,7 +157,7 @@ def test_example_notebooks_match_their_scripts():
     pytest.importorskip("jupytext", reason="comparing notebooks with scripts needs jupytext (the test extra)")
     freeze = _load_tool("freeze_examples")
     scripts = freeze.scripts()
-    assert len(scripts) == 7
+    assert scripts
     stale = [freeze.frozen_path(s).relative_to(ROOT).as_posix() for s in scripts if freeze.is_stale(s)]
     assert not stale, f"stale: {stale}; re-run them with python docs/tools/freeze_examples.py"
 

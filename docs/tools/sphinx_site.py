@@ -120,18 +120,25 @@ def navigation(app):
 
 
 # ------------------------------------------------------------------ math as MathML
-def _mathml(latex, display):
+def _mathml(node, display):
     from latex2mathml.converter import convert
-    return convert(latex, display="block" if display else "inline")
+    from sphinx.util import logging
+    latex = node.astext()
+    try:
+        return convert(latex, display="block" if display else "inline")
+    except Exception as error:  # noqa: BLE001 -- any converter failure is reported, with the formula
+        logging.getLogger(__name__).warning(f"math not converted to MathML: {latex!r} ({error})",
+                                            location=node)
+        return f"<code>{html.escape(latex)}</code>"
 
 
 def visit_math(self, node):
-    self.body.append(f'<span class="math">{_mathml(node.astext(), False)}</span>')
+    self.body.append(f'<span class="math">{_mathml(node, False)}</span>')
     raise nodes.SkipNode
 
 
 def visit_math_block(self, node):
-    self.body.append(f'<div class="math">{_mathml(node.astext(), True)}</div>')
+    self.body.append(f'<div class="math">{_mathml(node, True)}</div>')
     raise nodes.SkipNode
 
 
