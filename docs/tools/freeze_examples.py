@@ -10,6 +10,8 @@ script, which the site build renders without running anything:
     python docs/tools/freeze_examples.py --all    # re-run all of them
     python docs/tools/freeze_examples.py --check  # only list the stale ones; exit 1 if any
 
+(It needs the test extra, for jupytext, nbclient and ipykernel, and torch for 05.)
+
 A notebook is stale when its cells differ from the script's (jupytext's
 reading of the ``# %%`` cells); tests/test_docs.py fails then, naming this
 command. The scripts run in order in one temporary folder, as a student runs
