@@ -8,6 +8,9 @@
   text names a symbol (`Conv2d.backward`) or quotes code still points at it
   (docs/tools/relink.py; run it to refresh the line numbers after code moves).
 * Every page and every example can be reached from docs/README.md.
+* The docs site's sources hold too: the benchmark pages it shows have working
+  links, each example's executed notebook (docs/examples/, what the site shows)
+  matches its script, and the site maps every kind of link to a page or file.
 """
 import importlib.util
 import re
@@ -70,8 +73,11 @@ def test_code_blocks_run(page, tmp_path, monkeypatch):
         exec(code, namespace)  # noqa: S102 -- running the documentation is the point
 
 
+SITE_PAGES = [ROOT / "benchmarks" / "README.md", ROOT / "benchmarks" / "results" / "README.md"]
+
+
 def test_links_to_source_lines_hold():
-    problems = relink.check(PAGES + [README])
+    problems = relink.check(PAGES + [README] + SITE_PAGES)
     assert not problems, "\n".join(problems)
 
 
@@ -132,3 +138,55 @@ def test_relink_refreshes_moved_code(tmp_path):
 def test_slugs_follow_github():
     assert relink.slug("Backward: col2im + two GEMMs") == "backward-col2im--two-gemms"
     assert relink.slug("Why `im2col`?") == "why-im2col"
+
+
+def _load_tool(name):
+    import sys
+    sys.path.insert(0, str(DOCS / "tools"))
+    try:
+        spec = importlib.util.spec_from_file_location(name, DOCS / "tools" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(DOCS / "tools"))
+
+
+def test_example_notebooks_match_their_scripts():
+    """The site shows docs/examples/*.ipynb; a script edited since it was run is stale."""
+    pytest.importorskip("jupytext", reason="comparing notebooks with scripts needs jupytext (the test extra)")
+    freeze = _load_tool("freeze_examples")
+    scripts = freeze.scripts()
+    assert scripts
+    stale = [freeze.frozen_path(s).relative_to(ROOT).as_posix() for s in scripts if freeze.is_stale(s)]
+    assert not stale, f"stale: {stale}; re-run them with python docs/tools/freeze_examples.py"
+
+
+def test_example_notebooks_show_output_and_pictures():
+    import json
+    for notebook in sorted((DOCS / "examples").glob("*.ipynb")):
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+        outputs = [o for c in cells if c["cell_type"] == "code" for o in c["outputs"]]
+        assert not [o for o in outputs if o["output_type"] == "error"], notebook.name
+        assert any(o["output_type"] == "stream" for o in outputs), f"{notebook.name} printed nothing"
+        assert any("image/png" in o.get("data", {}) for o in outputs), f"{notebook.name} shows no picture"
+
+
+def test_site_maps_links_to_pages_and_files():
+    pytest.importorskip("docutils", reason="the site's extension needs docutils (the docs extra)")
+    site = _load_tool("sphinx_site")
+    target = site.site_target
+    # a page: left to MyST; a folder: its README; an example: its page
+    assert target("docs/README.md", "conventions.md#activations-are-nhwc") is None
+    assert target("docs/performance.md", "../benchmarks/") == ("../benchmarks/README.md", None)
+    assert target("docs/README.md", "../examples/01_gradient_check.py") == ("examples/01_gradient_check.ipynb", None)
+    # source lines: a highlighted copy of the file, the range kept
+    assert target("docs/layers/conv2d.md", "../../minitorch_cnn/nn/conv.py#L55-L64") == \
+        ("sitef:../../minitorch_cnn/nn/conv.py.html#L55-L64", "minitorch_cnn/nn/conv.py")
+    assert target("docs/results.md", "../benchmarks/results/2026-12-01_airbench94_seed0_metrics.csv") == \
+        ("site:../benchmarks/results/2026-12-01_airbench94_seed0_metrics.csv",
+         "benchmarks/results/2026-12-01_airbench94_seed0_metrics.csv")
+    text = "[a](x.md) ![pic](figures/results_seed_cifar10_curves.png) [`f`](../minitorch_cnn/viz.py#L1)"
+    new, files = site.rewrite_links("docs/README.md", text)
+    assert new == "[a](x.md) ![pic](figures/results_seed_cifar10_curves.png) " \
+                  "[`f`](sitef:../minitorch_cnn/viz.py.html#L1)" and files == {"minitorch_cnn/viz.py"}

@@ -108,9 +108,10 @@ def pages(root=DOCS):
     return sorted(p for p in root.rglob("*.md"))
 
 
-def links(page):
-    """Every relative link of a page, outside fenced code blocks."""
-    text = page.read_text(encoding="utf-8")
+def links(page, text=None):
+    """Every relative link of a page (its file, or ``text`` given for it), outside fenced
+    code blocks."""
+    text = page.read_text(encoding="utf-8") if text is None else text
     out, offset, fenced = [], 0, False
     for number, line in enumerate(text.splitlines(keepends=True), start=1):
         if FENCE.match(line):
