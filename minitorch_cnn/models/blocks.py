@@ -24,7 +24,7 @@ Blocks here:
 import numpy as np
 
 from ..nn import BatchNorm2d, Conv2d, Module, ReLU, Sequential
-from ..nn._checks import Cache, check_grad, check_input
+from ..nn import Cache, check_grad, check_input
 
 
 # --------------------------------------------------------------------- seed
