@@ -44,9 +44,10 @@ import numpy as np  # noqa: E402
 from minitorch_cnn import interop  # noqa: E402
 from minitorch_cnn.training import TrainConfig  # noqa: E402
 from minitorch_cnn.cli import _given_settings, add_train_parser  # noqa: E402
-from minitorch_cnn.training.trainer import (build_model, build_transform,  # noqa: E402
-                                            make_loaders, make_schedule, prepare_model,
-                                            total_steps, tta_level, write_metrics)
+from minitorch_cnn.training import tta_level, write_metrics  # noqa: E402
+from minitorch_cnn.training.recipe import (build_model, build_transform,  # noqa: E402
+                                           make_loaders, make_schedule, prepare_model,
+                                           total_steps)
 
 
 def to_torch(x, y, device):

@@ -81,7 +81,7 @@ def run_summary(args):
 def _setting_type(f):
     """argparse ``type`` for a TrainConfig field: parse, then check its rules, so a bad
     value is refused naming the flag, the value and what is valid."""
-    from .training.trainer import check_setting
+    from .training import check_setting
 
     def parse(text):
         try:
@@ -96,29 +96,36 @@ def _setting_type(f):
     return parse
 
 
-def add_setting_arguments(p, cls):
+def add_setting_arguments(p, cls, only=None):
     """One flag per field of the dataclass ``cls`` (TrainConfig): name, type, choices,
-    help and range check from the field and its ``metadata`` (see trainer.setting).
-    Every flag defaults to None, "not given", so a preset or a checkpoint can fill it."""
+    help and range check from the field and its ``metadata`` (see training.setting).
+    Every flag defaults to None, "not given", so a preset or a checkpoint can fill it.
+
+    ``only``: ``{field name: (flag, help)}`` makes flags for these fields alone, with
+    their own flag names and help (``evaluate``'s); default: every field, as ``train``.
+    """
     from dataclasses import MISSING, fields
 
-    from .training.trainer import setting_choices
-    for f in fields(cls):
-        flag, meta = "--" + f.name.replace("_", "-"), f.metadata
-        text = meta.get("help", "")
+    from .training import setting_choices
+    by_name = {f.name: f for f in fields(cls)}
+    for f in [by_name[name] for name in only] if only is not None else fields(cls):
+        flag, text = only[f.name] if only is not None else \
+            ("--" + f.name.replace("_", "-"), f.metadata.get("help", ""))
+        meta, metavar = f.metadata, flag[2:].replace("-", "_").upper()
         kw = dict(default=None)
         if f.type is bool:
             kw["action"] = argparse.BooleanOptionalAction
         elif meta.get("choices") is not None:  # argparse's "invalid choice: ... (choose from"
             kw.update(choices=setting_choices(meta), type=f.type,  # "1" -> 1 for int choices
-                      metavar=f.name.upper())
+                      metavar=metavar)
             text += f"; one of {', '.join(map(str, kw['choices']))}"
         else:
-            kw.update(type=_setting_type(f), metavar=f.name.upper())
-        if f.default not in (None, MISSING):
-            text += f" (default {f.default})"
-        kw["help"] = text + (" [may change on --resume]" if meta.get("resume") else "")
-        p.add_argument(flag, dest=f.name, **kw)
+            kw.update(type=_setting_type(f), metavar=metavar)
+        if only is None:
+            if f.default not in (None, MISSING):
+                text += f" (default {f.default})"
+            text += " [may change on --resume]" if meta.get("resume") else ""
+        p.add_argument(flag, dest=f.name, help=text, **kw)
 
 
 def add_train_parser(subparsers):
@@ -187,8 +194,24 @@ def _log(line):
 
 
 # ------------------------------------------------------------------ evaluate
+EVALUATE_SETTINGS = {
+    "model": ("--model", "needed for a plain state_dict .npz; default: the checkpoint's own"),
+    "data": ("--data", "default: the checkpoint's own"),
+    "data_dir": ("--data-dir", "as for train; default: the checkpoint's own"),
+    "val_split": ("--val-split", "how many training images the run held out; default: the "
+                                 "run's own"),
+    "eval_batch_size": ("--batch-size", "images per evaluation batch (default 500)"),
+    "tta": ("--tta", "test-time augmentation (see --tta-level); default: the run's own"),
+    "tta_level": ("--tta-level", "with --tta: 1 = each image and its mirror image; 2 = also "
+                                 "both shifted one pixel diagonally (6 views); default: the "
+                                 "run's own"),
+}
+"""The TrainConfig settings ``evaluate`` takes, by field: its flag and help (the type,
+choices and range come from the field, as ``train``'s)."""
+
+
 def add_evaluate_parser(subparsers):
-    from .models import MODELS
+    from .training import TrainConfig
     p = subparsers.add_parser(
         "evaluate", help="accuracy and per-class accuracy of a checkpoint",
         description="Evaluate a checkpoint written by `train` (or a state_dict .npz with "
@@ -199,50 +222,26 @@ def add_evaluate_parser(subparsers):
                    help="test: the data set's official test images (the default when it has "
                         "them: synthetic, cifar10); val: the images the run held out of its "
                         "training set (--val-split; the default for --data folder)")
-    p.add_argument("--model", choices=sorted(MODELS), metavar="MODEL",
-                   help="needed for a plain state_dict .npz; default: the checkpoint's own")
-    p.add_argument("--data", choices=["synthetic", "cifar10", "folder"],
-                   help="default: the checkpoint's own")
-    p.add_argument("--data-dir", help="as for train; default: the checkpoint's own")
-    p.add_argument("--val-split", type=int,
-                   help="how many training images the run held out; default: the run's own")
-    p.add_argument("--batch-size", type=int, default=500)
-    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
-                   help="test-time augmentation (see --tta-level); default: the run's own")
-    p.add_argument("--tta-level", type=int, choices=(1, 2), default=None,
-                   help="with --tta: 1 = each image and its mirror image; 2 = also both "
-                        "shifted one pixel diagonally (6 views); default: the run's own")
+    add_setting_arguments(p, TrainConfig, only=EVALUATE_SETTINGS)
     p.set_defaults(func=run_evaluate)
     return p
 
 
 def run_evaluate(args):
-    from . import data as D
-    from .training import TrainConfig, evaluate, load_checkpoint
-    from .training.trainer import build_model, build_transform, has_test_split, load_datasets, \
-        tta_level
+    from .training import checkpoint_evaluation, evaluate
+    settings = {name: getattr(args, name) for name in EVALUATE_SETTINGS}
+    batch_size = settings.pop("eval_batch_size") or 500
     try:
-        state = load_checkpoint(args.checkpoint)
-        cfg = TrainConfig.from_dict(state["meta"].get("config", {}))
-        for name in ("model", "data", "data_dir", "val_split", "tta", "tta_level"):
-            if getattr(args, name) is not None:
-                setattr(cfg, name, getattr(args, name))
-        if "config" not in state["meta"] and args.model is None:
-            raise ValueError(f"{args.checkpoint} is a plain state_dict: say which model with --model")
-        split = args.split or ("test" if has_test_split(cfg) else "val")
-        train, evalset, eval_name = load_datasets(cfg, split)
-        model = build_model(cfg, len(train.classes))
-        model.load_state_dict(state["model"])
-    except (OSError, ValueError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        e = checkpoint_evaluation(args.checkpoint, split=args.split, batch_size=batch_size,
+                                  **settings)
+    except (OSError, ValueError, KeyError) as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
-    _, eval_tf = build_transform(cfg, train)
-    acc, per_class, _ = evaluate(model, D.DataLoader(evalset, args.batch_size, transform=eval_tf),
-                                 tta=tta_level(cfg))
-    print(f"Accuracy of the model on the {eval_name} images: {acc:.2f} %")
-    width = max(len(c) for c in train.classes)
+    acc, per_class, _ = evaluate(e.model, e.loader, tta=e.tta)
+    print(f"Accuracy of the model on the {e.split} images: {acc:.2f} %")
+    width = max(len(c) for c in e.classes)
     print(f"{'class':<{width}}  accuracy")
-    for name, a in zip(train.classes, per_class):
+    for name, a in zip(e.classes, per_class):
         print(f"{name:<{width}}  {a:6.2f} %")
     return 0
 

@@ -110,7 +110,7 @@ def test_a_new_setting_is_one_field():
     from dataclasses import dataclass
 
     from minitorch_cnn.cli import add_setting_arguments
-    from minitorch_cnn.training.trainer import setting
+    from minitorch_cnn.training import setting
 
     @dataclass
     class Settings:

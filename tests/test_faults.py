@@ -25,7 +25,6 @@ from minitorch_cnn.cli import main
 from minitorch_cnn.training import (FAULT_ENV, CheckpointError, TrainConfig, Trainer,
                                     load_checkpoint, previous_path)
 from minitorch_cnn.training import checkpoint as ckpt_module
-from minitorch_cnn.training import trainer as trainer_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -269,7 +268,7 @@ def test_out_dir_is_checked_before_the_first_step(tmp_path, monkeypatch):
 
     class Usage:
         free = need - 1
-    monkeypatch.setattr(trainer_module.shutil, "disk_usage", lambda path: Usage)
+    monkeypatch.setattr(ckpt_module.shutil, "disk_usage", lambda path: Usage)
     with pytest.raises(CheckpointError, match=r"MiB free, but checkpoints need about .* MiB "
                                               r"more \(three of"):
         trainer.fit()

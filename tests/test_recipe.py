@@ -7,7 +7,7 @@ import pytest
 from minitorch_cnn import data as D
 from minitorch_cnn import models, nn
 from minitorch_cnn.training import PRESETS, TrainConfig, Trainer, evaluate
-from minitorch_cnn.training.trainer import tta_logits
+from minitorch_cnn.training import tta_logits
 from test_data import write_cifar
 
 

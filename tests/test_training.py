@@ -156,7 +156,7 @@ def test_evaluate_with_test_time_flip():
 
 def test_crop_padding_reaches_the_transform(tmp_path):
     from minitorch_cnn import data as D
-    from minitorch_cnn.training.trainer import build_transform
+    from minitorch_cnn.training.recipe import build_transform
     cfg = config(tmp_path, augment=True, crop_padding=2)
     train_tf, _ = build_transform(cfg, D.synthetic(train=True, n=10))
     crops = [t for t in train_tf.transforms if isinstance(t, D.RandomCrop)]

@@ -32,6 +32,7 @@ look-up per write.
 import errno
 import json
 import os
+import shutil
 import signal
 import tempfile
 
@@ -40,6 +41,10 @@ import numpy as np
 SECTIONS = ("model", "optim", "sched")
 FAULT_ENV = "MINITORCH_CNN_FAULT"
 _fault_counts = {}
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint could not be written (a full disk, a folder that is not writable)."""
 
 
 def previous_path(path):
@@ -101,7 +106,6 @@ def _keep_as_previous(path, folder):
     try:
         os.link(path, link)
     except OSError:
-        import shutil
         shutil.copyfile(path, link)
     os.replace(link, prev)
 
@@ -191,3 +195,27 @@ def load_for_resume(path, warn=print):
         state = load_checkpoint(prev)   # its own error if both are damaged
         warn(f"warning: {err}; resuming from the previous checkpoint {prev} instead")
         return state, prev
+
+
+def prepare_out_dir(out, path, checkpoint_bytes):
+    """Before a run's first step: the folder ``out`` exists or can be made, is writable, and
+    holds three checkpoints of ``checkpoint_bytes`` (the newest ``path``, its previous one
+    and one being written), counting the ones already there; temporary files a crash left
+    of ``path`` are removed. A CheckpointError says what is wrong otherwise."""
+    try:
+        os.makedirs(out, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        raise CheckpointError(f"--out {out}: cannot write there ({err.strerror or err})") from err
+    mine = (path, previous_path(path))
+    for name in os.listdir(out):  # a write cut short by a crash left its temporary file
+        if name.endswith(".tmp") and any(name.startswith(temporary_prefix(p)) for p in mine):
+            os.remove(os.path.join(out, name))
+    need = 3 * checkpoint_bytes - sum(os.path.getsize(p) for p in mine if os.path.isfile(p))
+    free = shutil.disk_usage(out).free
+    if free < need:
+        raise CheckpointError(
+            f"--out {out}: {free / 2**20:.1f} MiB free, but checkpoints need about "
+            f"{need / 2**20:.1f} MiB more (three of {checkpoint_bytes / 2**20:.1f} MiB "
+            "may exist at once: the newest, the previous and one being written)")
