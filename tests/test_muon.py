@@ -379,3 +379,105 @@ def test_combined_refuses_shared_parameters_and_zero_first_lr(rng):
         Combined(a=SGD([Parameter(np.zeros(2))], lr=0.0), b=Muon([w], lr=1.0))
     with pytest.raises(TypeError, match="must be an optimizer"):
         Combined(a=object())
+
+
+# ---------------------------------------------------------------- the preset
+def test_preset_is_airbench94_muon():
+    """airbench94_muon's numbers (summed loss, batch B = 2000) in mean-loss terms."""
+    from minitorch_cnn.training import PRESETS, TrainConfig
+    cfg = TrainConfig(**PRESETS["cifar10-muon"])
+    batch, head_lr, bias_lr, wd = 2000, 0.67, 0.053, 2e-6 * 2000
+    assert (cfg.model, cfg.batch_size, cfg.epochs, cfg.optimizer) == (
+        "airbench94_muon", batch, 8, "muon")
+    assert cfg.lr == pytest.approx(head_lr * batch)                 # SGD: x batch
+    assert cfg.lr * cfg.weight_decay == pytest.approx(wd)           # decay per step kept
+    assert cfg.lr * cfg.bn_bias_lr_scale == pytest.approx(bias_lr * batch)
+    assert (cfg.muon_lr, cfg.muon_momentum, cfg.momentum, cfg.nesterov) == (0.24, 0.6, 0.85,
+                                                                           True)
+    assert (cfg.schedule, cfg.pct_start, cfg.end_factor) == ("triangle", 0.0, 0.0)
+    assert (cfg.whiten_bias_epochs, cfg.whiten_bias_schedule, cfg.lookahead) == (3, "linear",
+                                                                                 False)
+    assert (cfg.label_smoothing, cfg.flip, cfg.crop_padding, cfg.crop_padding_mode) == (
+        0.2, "alternate", 2, "reflect")
+    assert (cfg.tta, cfg.tta_level) == (True, 2)
+
+
+def _muon_run(tmp_path, **kw):
+    from minitorch_cnn.training import PRESETS, TrainConfig
+    cfg = {**PRESETS["cifar10-muon"], "data": "synthetic", "synthetic_size": 48,
+           "val_split": 8, "batch_size": 8, "epochs": 2, "whiten_bias_epochs": 1,
+           "out": str(tmp_path), "progress": False, "eval_batch_size": 8, "tta": False,
+           "log_every": 100, **kw}
+    return TrainConfig(**cfg)
+
+
+def _small_net(seed=0):
+    """airbench94_muon's network at widths 8, 16, 16: the recipe's tests at a tenth of the cost."""
+    return models.FastNet(10, widths=(8, 16, 16), whiten=True, dirac=True, freeze_bn_weight=True,
+                          logit_scale=1 / 16, activation="gelu", bn_eps=1e-12, bn_momentum=0.4,
+                          fc_bias=False, rng=np.random.default_rng(seed))
+
+
+def test_preset_builds_and_takes_two_steps(tmp_path):
+    """The preset as it is (its network, airbench94_muon) on synthetic images, batch 8: Muon
+    on the six filters with eps 1e-7 / 8, SGD on the rest, the whitening bias on an SGD of its
+    own at the BatchNorm biases' rate; two steps, finite losses, the filters' norms reset."""
+    from minitorch_cnn.training import Trainer
+    tr = Trainer(_muon_run(tmp_path, max_steps=2), log=lambda *a: None)
+    opt = tr.optimizer
+    assert list(opt.members) == ["sgd", "muon", "whiten"]
+    muon, whiten = opt.members["muon"], opt.members["whiten"]
+    assert len(muon.params) == 6 and muon.eps == pytest.approx(1e-7 / 8)
+    assert (muon.lr, muon.momentum, muon.nesterov) == (0.24, 0.6, True)
+    assert whiten.params == [tr.model.stem[0].bias]
+    assert tr.model.stem[0].bias.lr_scale == pytest.approx(0.053 / 0.67)
+    assert np.std(tr.model.fc.weight.data, ddof=1) == pytest.approx(1.0)
+    tr.fit()
+    losses = tr.history["step_loss"]
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    assert opt.lr == pytest.approx(1340 * (1 - 2 / 10))
+    for p in muon.params:        # normalised to sqrt(out) before the last step, then moved
+        assert np.linalg.norm(p.data) == pytest.approx(np.sqrt(len(p.data)), rel=0.1)
+
+
+def test_recipe_schedules_and_resumes(tmp_path):
+    """The recipe on a small network, 5 steps per epoch, 10 in all, the whitening bias learning
+    in epoch 1: its rate falls to 0 at step 5 while the others' fall to 0 at step 10; a run
+    interrupted at step 3 resumes bit for bit."""
+    from minitorch_cnn.training import Trainer
+    seen = []
+    tr = Trainer(_muon_run(tmp_path / "a"), log=lambda *a: None, model=_small_net())
+    opt = tr.optimizer
+    muon, whiten = opt.members["muon"], opt.members["whiten"]
+    assert tr.total_steps == 10
+    lrs = [(opt.lr, muon.lr, whiten.lr)]
+    tr.fit(on_step=lambda t: (lrs.append((opt.lr, muon.lr, whiten.lr)),
+                              seen.append(t.model.stem[0].bias.requires_grad)))
+    for k, (sgd_lr, muon_lr, whiten_lr) in enumerate(lrs[:10]):     # the rates of step k
+        assert sgd_lr == pytest.approx(1340 * (1 - k / 10))
+        assert muon_lr == pytest.approx(0.24 * (1 - k / 10))
+        assert whiten_lr == pytest.approx(1340 * max(0.0, 1 - k / 5))
+    assert seen == [True] * 5 + [False] * 5
+    losses = tr.history["step_loss"]
+    assert len(losses) == 10 and all(np.isfinite(losses))
+
+    def stop(t):
+        if t.epoch == 0 and t.step == 3:
+            raise KeyboardInterrupt
+    part = Trainer(_muon_run(tmp_path / "b"), log=lambda *a: None, model=_small_net())
+    with pytest.raises(KeyboardInterrupt):
+        part.fit(on_step=stop)
+    resumed = Trainer(_muon_run(tmp_path / "b", out=None), resume=part.checkpoint_path,
+                      log=lambda *a: None, model=_small_net(seed=3))
+    resumed.fit()
+    assert resumed.history["step_loss"] == losses
+    for k, v in tr.model.state_dict().items():
+        np.testing.assert_array_equal(resumed.model.state_dict()[k], v, err_msg=k)
+
+
+def test_whiten_bias_schedule_needs_its_epochs_and_sgd(tmp_path):
+    from minitorch_cnn.training import Trainer
+    with pytest.raises(ValueError, match="needs --whiten-bias-epochs N > 0"):
+        Trainer(_muon_run(tmp_path, whiten_bias_epochs=0), log=lambda *a: None)
+    with pytest.raises(ValueError, match="needs --optimizer sgd or muon"):
+        Trainer(_muon_run(tmp_path, optimizer="adam"), log=lambda *a: None)
