@@ -16,6 +16,7 @@ from minitorch_cnn.nn.module import Parameter
 from minitorch_cnn.optim import (SGD, Combined, Muon, TriangleLR, muon_param_groups,
                                  newton_schulz)
 from minitorch_cnn.optim.muon import NS_COEFFICIENTS
+from test_recipe import assert_resumes_exactly
 
 AIRBENCH_COEFFICIENTS = (3.4445, -4.7750, 2.0315)   # airbench94_muon.py's (a, b, c)
 
@@ -461,18 +462,8 @@ def test_recipe_schedules_and_resumes(tmp_path):
     losses = tr.history["step_loss"]
     assert len(losses) == 10 and all(np.isfinite(losses))
 
-    def stop(t):
-        if t.epoch == 0 and t.step == 3:
-            raise KeyboardInterrupt
-    part = Trainer(_muon_run(tmp_path / "b"), log=lambda *a: None, model=_small_net())
-    with pytest.raises(KeyboardInterrupt):
-        part.fit(on_step=stop)
-    resumed = Trainer(_muon_run(tmp_path / "b", out=None), resume=part.checkpoint_path,
-                      log=lambda *a: None, model=_small_net(seed=3))
-    resumed.fit()
-    assert resumed.history["step_loss"] == losses
-    for k, v in tr.model.state_dict().items():
-        np.testing.assert_array_equal(resumed.model.state_dict()[k], v, err_msg=k)
+    assert_resumes_exactly(tr, lambda **kw: _muon_run(tmp_path / "b", **kw), _small_net,
+                           stop_at=(0, 3))
 
 
 def test_whiten_bias_schedule_needs_its_epochs_and_sgd(tmp_path):
