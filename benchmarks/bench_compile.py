@@ -3,6 +3,7 @@
     python3 benchmarks/bench_compile.py --before /work/wt-before     # as the machine is
     OPENBLAS_CORETYPE=Haswell OPENBLAS_L2_SIZE=512 python3 benchmarks/bench_compile.py --before ...
     python3 benchmarks/bench_compile.py --before ... --quick         # a rougher run
+    python3 benchmarks/bench_compile.py --smoke                      # tiny batches: that it runs
 
 ``--before`` is a checkout of the code before the fast path (commit 3660c3a:
 ``git worktree add /work/wt-before 3660c3a``). Prints, for the seed model
@@ -22,19 +23,15 @@ fusion coverage (fusion_counts()) of every model in models.MODELS.
 
 Every variant runs in its own worker process (old and new code never share
 a process; nor do Numba and the others' memory) that warms up, then times
-steps on command. The parent runs the variants of one model in interleaved
-rounds, rotating their order, so drift in machine speed hits them all;
-ratios are medians of per-round paired ratios. Beside wall time it records
-each step's process CPU time (time.process_time: all threads of the worker)
-and, per measurement, how many cores the machine's *other* processes used
-meanwhile (from /proc), and the load average before and after. numpy's
-float32 GEMM is measured in the same run (in the parent, between rounds).
+steps on command; the parent runs the variants of one model in paired rounds
+(benchmarks/harness.py). Beside wall time it records each step's process CPU
+time (time.process_time: all threads of the worker) and how many cores the
+machine's *other* processes used meanwhile, and numpy's float32 GEMM between
+rounds.
 """
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -43,7 +40,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from bench_seed import _machine_busy, _proc_cpu  # noqa: E402  (stdlib-only helpers)
+from harness import Worker, header, load, round_order, serve, sgemm_gflops  # noqa: E402
 
 VARIANTS = ("before", "compile", "no-fusion", "plain")
 # on request (--variants): compile / no-fusion with every convolution keeping its im2col
@@ -51,66 +48,72 @@ VARIANTS = ("before", "compile", "no-fusion", "plain")
 EXTRA_VARIANTS = ("compile-keep", "no-fusion-keep")
 MODELS = (("resnet50_layer4", 100, 32), ("fastnet_whiten", 512, 32))
 RESNET50 = ("resnet50", 8, 64)
-BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+SMOKE = (("resnet50_layer4", 2, 32), ("fastnet_whiten", 2, 32)), ("resnet50", 2, 32)
 
 
 # ================================================================== worker
-def worker_main(args):
-    """One model and variant in this process: build, warm up, then time steps on command."""
-    sys.path.insert(0, args.root)
-    import numpy as np
+class StepSide:
+    """One model and variant in this process: build and warm up, then time steps on command."""
 
-    import minitorch_cnn
-    from minitorch_cnn import models, nn, optim
-    rng = np.random.default_rng(0)
-    model = models.get_model(args.model, num_classes=10 if args.model != "resnet50" else 1000,
-                             rng=np.random.default_rng(1))
-    x = rng.standard_normal((args.batch, args.size, args.size, 3), dtype=np.float32)
-    y = rng.integers(0, 10, args.batch)
-    if hasattr(model, "init_from_data"):           # FastNet's whitening stem (prepare_model)
-        model.init_from_data(x)
-    if args.variant == "before":
-        from minitorch_cnn.training.trainer import speed_up
-        speed_up(model, stem_first=True)
-        net = model
-    elif args.variant == "plain":
-        net = model
-    else:
-        from minitorch_cnn.fast import FUSIONS
-        fusions = () if args.variant.startswith("no-fusion") else FUSIONS
-        net = minitorch_cnn.compile(model, input_grad=False, fusions=fusions)
-    model.train()
-    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    criterion = nn.CrossEntropyLoss()
+    def __init__(self, args):
+        sys.path.insert(0, args.root)
+        import numpy as np
 
-    def train_step():                              # Trainer.train_step, less the scheduler
-        loss = criterion(net(x), y)
-        net.backward(criterion.backward())
-        opt.step()
-        model.zero_grad()
-        return loss
+        import minitorch_cnn
+        from minitorch_cnn import models, nn, optim
+        rng = np.random.default_rng(0)
+        model = models.get_model(args.model, num_classes=10 if args.model != "resnet50" else 1000,
+                                 rng=np.random.default_rng(1))
+        x = rng.standard_normal((args.batch, args.size, args.size, 3), dtype=np.float32)
+        y = rng.integers(0, 10, args.batch)
+        if hasattr(model, "init_from_data"):           # FastNet's whitening stem (prepare_model)
+            model.init_from_data(x)
+        if args.variant == "before":
+            from minitorch_cnn.training.trainer import speed_up
+            speed_up(model, stem_first=True)
+            net = model
+        elif args.variant == "plain":
+            net = model
+        else:
+            from minitorch_cnn.fast import FUSIONS
+            fusions = () if args.variant.startswith("no-fusion") else FUSIONS
+            net = minitorch_cnn.compile(model, input_grad=False, fusions=fusions)
+        model.train()
+        opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True,
+                        weight_decay=5e-4)
+        criterion = nn.CrossEntropyLoss()
 
-    for _ in range(args.warmup):
-        train_step()
-        if args.variant.endswith("-keep"):     # the algorithms exist after the first forward
-            from minitorch_cnn.fast.im2col import Im2colGemm
-            for twin in net.plan.fast.values():
-                for alg in getattr(twin, "algorithms", {}).values():
-                    if isinstance(alg, Im2colGemm) and alg.recompute:
-                        alg.recompute, alg.name = False, "im2col+gemm (kept for backward)"
-    ready = dict(kind=repr(net) if net is not model else type(model).__name__,
-                 code=args.root, fusions=net.fusion_counts() if net is not model else None)
-    sys.stdout.write(json.dumps(ready) + "\n")
-    sys.stdout.flush()
-    for line in sys.stdin:
-        cmd = json.loads(line)
-        out = []
-        for _ in range(cmd["steps"]):
-            c, t = time.process_time(), time.perf_counter()
+        def train_step():                              # Trainer.train_step, less the scheduler
+            loss = criterion(net(x), y)
+            net.backward(criterion.backward())
+            opt.step()
+            model.zero_grad()
+            return loss
+
+        for _ in range(args.warmup):
             train_step()
+            if args.variant.endswith("-keep"):     # the algorithms exist after the first forward
+                from minitorch_cnn.fast.im2col import Im2colGemm
+                for twin in net.plan.fast.values():
+                    for alg in getattr(twin, "algorithms", {}).values():
+                        if isinstance(alg, Im2colGemm) and alg.recompute:
+                            alg.recompute, alg.name = False, "im2col+gemm (kept for backward)"
+        self.train_step = train_step
+        self.ready_info = dict(kind=repr(net) if net is not model else type(model).__name__,
+                               code=args.root,
+                               fusions=net.fusion_counts() if net is not model else None)
+
+    def ready(self, rng):
+        return self.ready_info
+
+    def steps(self, rng, n):
+        """[(wall, cpu)] of n training steps."""
+        out = []
+        for _ in range(n):
+            c, t = time.process_time(), time.perf_counter()
+            self.train_step()
             out.append((time.perf_counter() - t, time.process_time() - c))
-        sys.stdout.write(json.dumps(out) + "\n")
-        sys.stdout.flush()
+        return out
 
 
 def coverage_main(args):
@@ -130,98 +133,24 @@ def coverage_main(args):
                               **kinds, **fast.fusion_counts())), flush=True)
 
 
-class Worker:
-    def __init__(self, root, model, batch, size, variant, warmup, env):
-        cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--root", root,
-               "--model", model, "--batch", str(batch), "--size", str(size),
-               "--variant", variant, "--warmup", str(warmup)]
-        self.variant = variant
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, env=env, cwd=root)
-        self.ready = None
-
-    def wait_ready(self):
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"worker {self.variant} died during warm-up")
-        self.ready = json.loads(line)
-        return self.ready
-
-    def steps(self, n):
-        """[(wall, cpu)] of n steps, and the cores other processes used meanwhile."""
-        b0, o0, t = _machine_busy(), _proc_cpu(self.proc.pid), time.perf_counter()
-        self.proc.stdin.write(json.dumps(dict(steps=n)) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"worker {self.variant} died")
-        wall = time.perf_counter() - t
-        b1, o1 = _machine_busy(), _proc_cpu(self.proc.pid)
-        others = None if None in (b0, o0, b1, o1) else max(0.0, ((b1 - b0) - (o1 - o0)) / wall)
-        return json.loads(line), others
-
-    def close(self):
-        self.proc.stdin.close()
-        self.proc.wait(timeout=120)
-
-
 # ================================================================== parent
-def sgemm_gflops(reps=5, m=400, k=1024, n=1024):
-    import numpy as np
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((m, k), dtype=np.float32)
-    b = rng.standard_normal((k, n), dtype=np.float32)
-    a @ b
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        a @ b
-        ts.append(time.perf_counter() - t)
-    return 2 * m * k * n / statistics.median(ts) / 1e9
-
-
-def cpu_info():
-    fields = {}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                fields.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
-    return (f"{fields.get('model name', platform.processor() or 'unknown')} "
-            f"(family {fields.get('cpu family', '?')} model {fields.get('model', '?')}, "
-            f"flags avx512f={'avx512f' in fields.get('flags', '').split()})")
-
-
-def load():
-    try:
-        return "%.2f %.2f %.2f" % os.getloadavg()
-    except OSError:
-        return "n/a"
-
-
 def compare(title, variants, roots, model, batch, size, args, env, gemm, log):
     """Interleaved rounds over `variants` of one model; prints and returns the medians."""
     print(f"\n## {title}: {model}, batch {batch}, {size}x{size}, "
           f"{args.rounds_of[model]} rounds x {args.steps[model]} steps per variant")
-    workers = [Worker(roots[v], model, batch, size, v, args.warmup, env) for v in variants]
+    workers = [Worker(__file__, ["--root", roots[v], "--model", model, "--batch", str(batch),
+                                 "--size", str(size), "--variant", v, "--warmup",
+                                 str(args.warmup)], v, env=env, cwd=roots[v]) for v in variants]
     for w in workers:
-        r = w.wait_ready()
-        print(f"  {w.variant:10s} {r['kind']}")
+        print(f"  {w.name:10s} {w.ask(op='ready')['kind']}")
     wall = {v: [] for v in variants}
     cpu = {v: [] for v in variants}
     others = []
     for r in range(args.rounds_of[model]):
-        k = r % len(workers)
-        order = workers[k:] + workers[:k]
-        if r % 2:
-            order = order[::-1]
-        for w in order:
-            out, busy = w.steps(args.steps[model])
-            wall[w.variant].append([s[0] for s in out])
-            cpu[w.variant].append([s[1] for s in out])
-            others.append(busy)
+        for w in round_order(workers, r):
+            out = w.ask_quiet(others, 0, op="steps", n=args.steps[model])
+            wall[w.name].append([s[0] for s in out])
+            cpu[w.name].append([s[1] for s in out])
         gemm.append(sgemm_gflops())
         print(f"  round {r + 1}/{args.rounds_of[model]} ({time.time() - args.started:.0f} s, "
               f"load {load()})", file=sys.stderr)
@@ -257,6 +186,9 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="3 rounds (FastNet 2), 1 step each, 1 warm-up step: for a busy machine")
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--smoke", action="store_true",
+                    help="batch 2 at 32x32, 1 round, variants compile "
+                         "and plain, no --before: that it runs")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: seed,fastnet,"
                                                "resnet50,coverage")
     ap.add_argument("--json", help="also write the raw medians here")
@@ -273,49 +205,49 @@ def main():
     ap.add_argument("--size", type=int)
     args = ap.parse_args()
     if args.worker:
-        return worker_main(args)
+        return serve(StepSide(args))
     if args.coverage:
         return coverage_main(args)
+    models, resnet50 = MODELS, RESNET50
     if args.quick:
         args.rounds, args.warmup = 3, 1
+    if args.smoke:
+        args.rounds, args.warmup, args.variants = 1, 1, "compile,plain"
+        models, resnet50 = SMOKE
     args.steps = {"resnet50_layer4": 1 if args.quick else 2, "fastnet_whiten": 1,
                   "resnet50": 1 if args.quick else 2}
     args.rounds_of = {"resnet50_layer4": args.rounds, "resnet50": args.rounds,
                       "fastnet_whiten": 2 if args.quick else args.rounds}
     before = os.path.abspath(args.before)
-    if not os.path.isfile(os.path.join(before, "minitorch_cnn", "training", "trainer.py")):
+    variants = tuple(args.variants.split(","))
+    if "before" in variants and not os.path.isfile(
+            os.path.join(before, "minitorch_cnn", "training", "trainer.py")):
         sys.exit(f"--before {before}: not a minitorch_cnn checkout (git worktree add ... 3660c3a)")
     rev = subprocess.run(["git", "-C", before, "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True).stdout.strip()
+                         capture_output=True, text=True).stdout.strip() or "(none)"
     here_rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                               capture_output=True, text=True).stdout.strip()
     skip = set(filter(None, args.skip.split(",")))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     args.started = time.time()
     load0 = load()
-    print("# The trainer's training step: before issue 13, compile, no fusion, plain")
-    print(f"date     {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}")
-    print(f"machine  {cpu_info()} | {os.cpu_count()} logical CPUs | "
-          f"{platform.system()} {platform.release()} | Python {platform.python_version()}")
-    print("env      " + "  ".join(f"{k}={os.environ.get(k, '(unset)')}" for k in BLAS_VARS))
+    header("The trainer's training step: before issue 13, compile, no fusion, plain",
+           "forward, CrossEntropyLoss, backward, SGD(lr 0.01, momentum 0.9, nesterov, weight "
+           f"decay 5e-4), zero_grad; warm-up {args.warmup} steps per worker")
     print(f"code     new: {ROOT} at {here_rev}; before: {before} at {rev}")
-    print(f"step     forward, CrossEntropyLoss, backward, SGD(lr 0.01, momentum 0.9, nesterov, "
-          f"weight decay 5e-4), zero_grad; warm-up {args.warmup} steps per worker")
-    print(f"load     {load0} at start (1, 5, 15 min averages; {os.cpu_count()} cores)")
     gemm, others = [sgemm_gflops()], []
     roots = dict({v: ROOT for v in VARIANTS + EXTRA_VARIANTS}, before=before)
-    variants = tuple(args.variants.split(","))
     unknown = set(variants) - set(roots)
     if unknown:
         sys.exit(f"--variants: unknown {sorted(unknown)}; expected some of {sorted(roots)}")
     results = {}
-    for model, batch, size in MODELS:
+    for model, batch, size in models:
         part = "seed" if model == "resnet50_layer4" else "fastnet"
         if part not in skip:
             results[model] = compare("Training step", variants, roots, model, batch, size,
                                      args, env, gemm, others)
     if "resnet50" not in skip:
-        model, batch, size = RESNET50
+        model, batch, size = resnet50
         results[model] = compare("ResNet-50 compiled against plain", ("plain", "compile"), roots,
                                  model, batch, size, args, env, gemm, others)
     if "coverage" not in skip:

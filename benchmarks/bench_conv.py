@@ -4,6 +4,7 @@
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_conv.py
     OPENBLAS_CORETYPE=Haswell OPENBLAS_L2_SIZE=512 python benchmarks/bench_conv.py
     python benchmarks/bench_conv.py --quick --model seed     # one model, fewer repetitions
+    python benchmarks/bench_conv.py --smoke                  # seconds: shows it runs
 
 For each shape (seed model: batch 100; FastNet: batch 512; 32x32 images,
 float32, 2 threads), the forward + backward time of every fast-path
@@ -15,23 +16,19 @@ column, so Winograd's and the dense form's are effective rates: they do fewer
 multiplies for the same convolution. No input gradient for a stem (its input is the data),
 as in training.
 
-PyTorch and Numba interfere inside one process: each framework runs in its own
-worker process (the protocol of ``bench_seed.py``), measurements alternate
-between them, and each is repeated while other processes keep the machine
-busy (``bench_seed._quiet``).
+Each framework runs in its own worker process, measurements alternate between
+them, and each is repeated while other processes keep the machine busy
+(benchmarks/harness.py).
 """
 import argparse
-import datetime
 import os
-import platform
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-import bench_seed  # noqa: E402  (the worker protocol and the quiet-machine checks)
-from bench_seed import BLAS_VARS, _cpu_model  # noqa: E402
+from harness import Worker, header, noise_line, serve  # noqa: E402
 
 BATCH = {"seed": 100, "fastnet": 512}
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
@@ -45,6 +42,8 @@ def best_time(fn, reps, clock):
         fn()
         best = min(best, now() - t)
     return best
+
+
 GEMM = (2048, 2048, 2048)
 
 
@@ -53,18 +52,6 @@ def conv_macs(key):
     n, cin, cout, k, s, p, h = key
     oh = (h + 2 * p - k) // s + 1
     return n * oh * oh * cin * cout * k * k * (2 if cin == 3 else 3)
-
-
-class Worker(bench_seed.Worker):
-    """bench_seed's worker, started from this file."""
-
-    def __init__(self, kind, args, env):     # noqa: super().__init__ would run bench_seed.py
-        import subprocess
-        cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind,
-               "--threads", str(args.threads), "--clock", args.clock]
-        self.kind = kind
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, env=env, cwd=ROOT)
 
 
 # ======================================================================= workers
@@ -86,18 +73,18 @@ class MinitorchSide:
                     blas=[f"{p['internal_api']} {p.get('version')} {p.get('architecture')} "
                           f"threads={p['num_threads']}" for p in threadpool_info()])
 
-    def shapes(self, rng, model):
+    def shapes(self, rng, model, batch):
         """[(N, cin, cout, k, s, p, H)] of the model's kxk convolutions, in forward order."""
         if model == "seed":
             from seed_model import conv_shapes
-            return [(BATCH[model], cin, cout, k, s, p, h)
-                    for _, cin, cout, k, s, p, h in conv_shapes(BATCH[model]) if k > 1]
+            return [(batch, cin, cout, k, s, p, h)
+                    for _, cin, cout, k, s, p, h in conv_shapes(batch) if k > 1]
         from minitorch_cnn import nn
         from minitorch_cnn.models import fastnet
         seen, forward = [], nn.Conv2d.forward
 
         def record(conv, x):
-            seen.append((BATCH[model], conv.in_channels, conv.out_channels,
+            seen.append((batch, conv.in_channels, conv.out_channels,
                          conv.kernel_size[0], conv.stride[0], conv.padding[0], x.shape[1]))
             return forward(conv, x)
         nn.Conv2d.forward = record
@@ -167,18 +154,6 @@ class TorchSide:
         return best_time(step, reps, self.clock)
 
 
-def worker_main(kind, threads, clock):
-    import json
-    import numpy as np
-    side = (MinitorchSide if kind == "minitorch" else TorchSide)(threads, clock)
-    rng = np.random.default_rng(0)
-    for line in sys.stdin:
-        cmd = json.loads(line)
-        out = getattr(side, cmd.pop("op"))(rng=rng, **cmd)
-        sys.stdout.write(json.dumps(out) + "\n")
-        sys.stdout.flush()
-
-
 # ======================================================================== parent
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -192,21 +167,22 @@ def main():
     ap.add_argument("--retries", type=int, default=2,
                     help="repeat a measurement up to this many times while the machine is busy")
     ap.add_argument("--quick", action="store_true", help="2 repetitions, 1 retry")
+    ap.add_argument("--batch", type=int, help="images per batch (default: seed 100, FastNet 512)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="the seed model at batch 2, one repetition, no retries: that it runs")
     args = ap.parse_args()
     if args.worker:
-        return worker_main(args.worker, args.threads, args.clock)
+        return serve((MinitorchSide if args.worker == "minitorch" else TorchSide)(
+            args.threads, args.clock))
     if args.quick:
         args.reps, args.retries = 2, 1
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    mt, pt = Worker("minitorch", args, env), Worker("torch", args, env)
+    if args.smoke:
+        args.model, args.batch, args.reps, args.retries = "seed", 2, 1, 0
+    flags = ["--threads", str(args.threads), "--clock", args.clock]
+    mt, pt = (Worker(__file__, [kind] + flags, kind) for kind in ("minitorch", "torch"))
     started = time.time()
-    print("# kxk convolutions, forward + backward: fast-path algorithms vs PyTorch CPU")
-    print(f"date     {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}")
-    print(f"machine  {_cpu_model()} | {os.cpu_count()} logical CPUs | "
-          f"{platform.system()} {platform.release()} | load {os.getloadavg()[0]:.2f} at start "
-          "(shared with other engineers' jobs; ratios come from alternating runs)")
-    print(f"timing   {args.threads} threads, {args.clock} clock, best of {args.reps} runs")
-    print("env      " + "  ".join(f"{k}={os.environ.get(k, '(unset)')}" for k in BLAS_VARS))
+    header("kxk convolutions, forward + backward: fast-path algorithms vs PyTorch CPU",
+           f"{args.threads} threads, {args.clock} clock, best of {args.reps} runs")
     info_m, info_t = mt.ask(op="info"), pt.ask(op="info")
     print(f"libs     numpy {info_m['numpy']}, numba {info_m['numba']}, "
           f"{'; '.join(info_m['blas'])} | torch {info_t['torch']} ({info_t['threads']} threads)")
@@ -217,10 +193,11 @@ def main():
     models = ["seed", "fastnet"] if args.model == "both" else [args.model]
     for model in models:
         keys = []
-        for key in map(tuple, mt.ask(op="shapes", model=model)):
+        batch = args.batch or BATCH[model]
+        for key in map(tuple, mt.ask(op="shapes", model=model, batch=batch)):
             if key not in keys:
                 keys.append(key)
-        print(f"\n## {model}, batch {BATCH[model]}: ms (forward + backward), ratio to PyTorch, "
+        print(f"\n## {model}, batch {batch}: ms (forward + backward), ratio to PyTorch, "
               "GFLOP/s")
         print(f"{'shape':28s} {'PyTorch':>14s} {'im2col+gemm':>20s} {'winograd-2x2':>20s} "
               f"{'dense-small-map':>20s}  chosen")
@@ -246,13 +223,9 @@ def main():
                 else:
                     line += f"{'-':>20s} "
             print(line + " " + mt.ask(op="choose", key=list(key)), flush=True)
-    noisy = sum(share > bench_seed.QUIET_CORES for share in log)
-    print(f"\n{len(log)} measurements, {noisy} stayed noisy (other processes used more than "
-          f"{bench_seed.QUIET_CORES} cores) after {args.retries} retries; "
-          f"{time.time() - started:.0f} s in all")
+    print("\n" + noise_line(log, args.retries) + f"; {time.time() - started:.0f} s in all")
     mt.close()
     pt.close()
-
 
 
 if __name__ == "__main__":

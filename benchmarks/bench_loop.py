@@ -18,11 +18,11 @@ median over rounds of each variant's ratio to the trainer in the same round.
 
     python3 benchmarks/bench_loop.py                          # seed model, batch 100
     python3 benchmarks/bench_loop.py --model fastnet --batch 512 --steps 6
+    python3 benchmarks/bench_loop.py --smoke                  # batch 2, one step: that it runs
 """
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,7 +31,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from bench_compile import cpu_info, sgemm_gflops  # noqa: E402
+from harness import header, median, paired_ratio, round_order, sgemm_gflops  # noqa: E402
+
 VARIANTS = ("trainer", "loop", "loop-nograd", "loop-plain")
 
 
@@ -91,7 +92,7 @@ def run(args, variant):
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if out.returncode:
         raise SystemExit(f"{variant} failed:\n{out.stderr}")
-    return statistics.median(json.loads(out.stdout.strip().splitlines()[-1])["steps"])
+    return median(json.loads(out.stdout.strip().splitlines()[-1])["steps"])
 
 
 def main(argv=None):
@@ -101,29 +102,30 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=12, help="timed steps per process")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (the first traces)")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--smoke", action="store_true",
+                   help="batch 2, 1 timed step after 1, 1 round: that it runs")
     p.add_argument("--worker", choices=VARIANTS, dest="variant", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.variant:
         return worker(args)
-    env = {k: os.environ.get(k, "(unset)") for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
-                                                      "OPENBLAS_NUM_THREADS")}
-    print(f"# bench_loop: {args.model}, batch {args.batch}, {args.steps} timed steps after "
-          f"{args.warmup} per process, {args.rounds} rounds\n# {cpu_info()}, {os.cpu_count()} "
-          f"CPUs; " + " ".join(f"{k}={v}" for k, v in env.items()))
+    if args.smoke:
+        args.batch, args.steps, args.warmup, args.rounds = 2, 1, 1, 1
+    header(f"bench_loop: a hand-written loop against the trainer's, {args.model}",
+           f"batch {args.batch}, {args.steps} timed steps after {args.warmup} per process, "
+           f"{args.rounds} rounds")
     gemm = [sgemm_gflops()]
     times = {v: [] for v in VARIANTS}
     for r in range(args.rounds):
-        order = VARIANTS[r % len(VARIANTS):] + VARIANTS[:r % len(VARIANTS)]
-        for v in order:
+        for v in round_order(VARIANTS, r):
             times[v].append(run(args, v))
         gemm.append(sgemm_gflops())
         print(f"round {r + 1}: " + "  ".join(f"{v} {times[v][-1] * 1e3:.0f} ms" for v in VARIANTS),
               flush=True)
     print(f"{'variant':<12} {'ms/step (median of rounds)':>28} {'/ trainer (paired, median)':>28}")
     for v in VARIANTS:
-        ratio = statistics.median(a / b for a, b in zip(times[v], times["trainer"]))
-        print(f"{v:<12} {statistics.median(times[v]) * 1e3:>28.1f} {ratio:>28.3f}")
-    print(f"numpy float32 GEMM 400x1024x1024: {statistics.median(gemm):.0f} GFLOP/s median "
+        ratio, _ = paired_ratio(times[v], times["trainer"])
+        print(f"{v:<12} {median(times[v]) * 1e3:>28.1f} {ratio:>28.3f}")
+    print(f"numpy float32 GEMM 400x1024x1024: {median(gemm):.0f} GFLOP/s median "
           f"({min(gemm):.0f}-{max(gemm):.0f} over the run)")
 
 

@@ -3,6 +3,7 @@
     python benchmarks/bench_seed.py                      # as-is
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_seed.py
     python benchmarks/bench_seed.py --rounds 3 --quick   # a faster, rougher run
+    python benchmarks/bench_seed.py --smoke              # seconds: shows it runs, measures nothing
 
 Prints, for batch 100, 32x32, float32 and 2 threads:
   1. every distinct convolution shape of the model: forward and backward times,
@@ -18,38 +19,26 @@ Prints, for batch 100, 32x32, float32 and 2 threads:
   4. the BLAS in use (threadpoolctl), the threading policy, the peak memory of a
      training step, and the warm start of a second process.
 
-PyTorch and Numba interfere inside one process, so each framework runs in its
-own worker process (``--worker minitorch|torch``). This parent process imports
-neither; it sends the workers one measurement at a time, alternating which goes
-first, so both see the same machine conditions, and quotes medians over rounds.
-
-The machine may be shared. Around every measurement the parent reads /proc for
-the CPU time that *other* processes used meanwhile; when they used more than
-0.1 core, the measurement is repeated (up to --retries times) and the quietest
-attempt kept. The report says how many measurements stayed noisy. (Two-thread
-BLAS, and PyTorch's OpenMP even more, slow down many times over when a third
-process wants a core, so an unlucky measurement would otherwise decide a ratio.)
+Each framework runs in its own worker process, measurements alternate between them
+and are repeated while other processes keep the machine busy (benchmarks/harness.py).
+What issue 3 asked of these figures, and what they came to: results/README.md.
 """
 import argparse
-import datetime
 import json
 import os
-import platform
-import statistics
 import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
-POLICY_VARS = ("OMP_WAIT_POLICY", "KMP_BLOCKTIME", "NUMBA_THREADING_LAYER", "NUMBA_NUM_THREADS")
+sys.path.insert(0, HERE)
+from harness import (chunk_medians, header, median, noise_line, quiet, serve,  # noqa: E402
+                     times, worker_env, Worker)
 
 
-# ============================================================== shared helpers
 def distinct_convs(batch, size):
     """[(key, name of first use, count, cin, cout, k, s, p, h)] in forward order."""
-    sys.path.insert(0, HERE)
     from seed_model import conv_shapes
     seen = {}
     for name, cin, cout, k, s, p, h in conv_shapes(batch, size):
@@ -65,7 +54,6 @@ def distinct_convs(batch, size):
 def conv_flops(batch, size):
     """Multiply-add FLOPs (x2) of one training step: forward, dW and dX of every conv
     (no dX for the stem, whose input needs no gradient), plus the fc layer."""
-    sys.path.insert(0, HERE)
     from seed_model import conv_shapes
     total = 0
     for name, cin, cout, k, s, p, h in conv_shapes(batch, size):
@@ -75,66 +63,7 @@ def conv_flops(batch, size):
     return total + 3 * 2 * batch * 1024 * 10
 
 
-def median(xs):
-    return statistics.median(xs)
-
-
-# ================================================================== workers
-class Worker:
-    """One framework in its own process: commands in on stdin, JSON answers out."""
-
-    def __init__(self, kind, args, env):
-        cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind,
-               "--batch", str(args.batch), "--threads", str(args.threads)]
-        self.kind = kind
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, env=env, cwd=ROOT)
-
-    def ask(self, **cmd):
-        self.proc.stdin.write(json.dumps(cmd) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"{self.kind} worker died (command {cmd})")
-        return json.loads(line)
-
-    def ask_quiet(self, log, retries, **cmd):
-        """ask(), repeated while other processes kept the machine busy (see _quiet)."""
-        def ours():  # this parent and the worker being measured
-            a, b = _proc_cpu(self.proc.pid), _proc_cpu(os.getpid())
-            return None if a is None or b is None else a + b
-        return _quiet(lambda: self.ask(**cmd), retries, log, ours)
-
-    def close(self):
-        self.proc.stdin.close()
-        self.proc.wait(timeout=60)
-
-
-def worker_main(kind, batch, threads):
-    import numpy as np
-
-    if kind == "minitorch":
-        backend = MinitorchBackend(batch, threads)
-    else:
-        backend = TorchBackend(batch, threads)
-    rng = np.random.default_rng(0)
-    for line in sys.stdin:
-        cmd = json.loads(line)
-        op = cmd.pop("op")
-        out = getattr(backend, op)(rng=rng, **cmd)
-        sys.stdout.write(json.dumps(out) + "\n")
-        sys.stdout.flush()
-
-
-def _times(fn, reps):
-    out = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
-
-
+# ================================================================== the two sides
 class MinitorchBackend:
     def __init__(self, batch, threads):
         t0 = time.perf_counter()
@@ -178,7 +107,7 @@ class MinitorchBackend:
             a = rng.standard_normal((m, k), dtype=np.float32)
             b = rng.standard_normal((k, n), dtype=np.float32)
             a @ b
-            out[f"{m}x{k}x{n}"] = _times(lambda: a @ b, reps)
+            out[f"{m}x{k}x{n}"] = times(lambda: a @ b, reps)
         return out
 
     def conv(self, rng, key, reps):
@@ -218,7 +147,7 @@ class MinitorchBackend:
     def step(self, rng, reps, variant="fused"):
         x, y = self._data(rng)
         self._step(x, y, variant)
-        return _times(lambda: self._step(x, y, variant), reps)
+        return times(lambda: self._step(x, y, variant), reps)
 
     def breakdown(self, rng, reps, variant="fused"):
         """Per-kind times inside real training steps (wrapping each layer class: the
@@ -313,7 +242,7 @@ class MinitorchBackend:
             for mode in RECOMPUTE_MODES[::1 if i % 2 == 0 else -1]:   # no order bias
                 self._set_recompute(mode)
                 self._step(x, y)                                        # settle the memory
-                out[mode] += _times(lambda: self._step(x, y), 1)
+                out[mode] += times(lambda: self._step(x, y), 1)
         self._set_recompute("default")
         return out
 
@@ -376,37 +305,13 @@ class TorchBackend:
             self.loss(self.model(x), y).backward()
             self.opt.step()
         one()
-        return _times(one, reps)
+        return times(one, reps)
 
     def memory(self, rng):
         return dict(maxrss=_maxrss())
 
 
 GEMMS = [(400, 1024, 1024), (1600, 1152, 128), (4900, 576, 64)]
-
-
-QUIET_CORES = 0.1    # a measurement counts as quiet when other processes used less than this
-
-
-def _machine_busy():
-    """Seconds of CPU time used by everything on the machine so far (from /proc/stat)."""
-    try:
-        with open("/proc/stat") as f:
-            fields = list(map(int, f.readline().split()[1:]))
-    except OSError:
-        return None
-    idle = fields[3] + fields[4]
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def _proc_cpu(pid):
-    """CPU seconds used by a process, all its threads (from /proc/<pid>/stat)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _maxrss():
@@ -466,48 +371,7 @@ def fmt_ms(s):
     return f"{s * 1e3:8.2f}"
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--worker", choices=["minitorch", "torch"])
-    ap.add_argument("--batch", type=int, default=100)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=7, help="alternating A/B rounds")
-    ap.add_argument("--steps", type=int, default=3, help="training steps per round and side")
-    ap.add_argument("--conv-reps", type=int, default=5, help="conv repetitions per round")
-    ap.add_argument("--quick", action="store_true", help="3 rounds, fewer repetitions")
-    ap.add_argument("--retries", type=int, default=4,
-                    help="repeat a measurement up to this many times while other processes "
-                         f"use more than {QUIET_CORES} cores")
-    ap.add_argument("--json", help="also write the raw measurements here")
-    args = ap.parse_args()
-    if args.worker:
-        return worker_main(args.worker, args.batch, args.threads)
-    if args.quick:
-        args.rounds, args.steps, args.conv_reps = 3, 2, 3
-
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    started = time.time()
-    print("# minitorch_cnn vs PyTorch CPU: the seed model ResNet50_layer4")
-    print(f"date     {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}")
-    print(f"machine  {platform.node()} | {_cpu_model()} | {os.cpu_count()} logical CPUs | "
-          f"{platform.system()} {platform.release()} | Python {platform.python_version()}")
-    try:
-        load = os.getloadavg()
-        print(f"load     {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at start "
-              "(other processes share the cores; ratios are from alternating runs)")
-    except OSError:
-        pass
-    print("env      " + "  ".join(f"{k}={os.environ.get(k, '(unset)')}" for k in BLAS_VARS))
-    print(f"setup    batch {args.batch}, 32x32x3, float32, {args.threads} threads, "
-          f"{args.rounds} rounds alternating A/B, medians")
-
-    workers = {}
-    t_start = {}
-    for kind in ("minitorch", "torch"):
-        t_start[kind] = time.perf_counter()
-        workers[kind] = Worker(kind, args, env)
-    mt, pt = workers["minitorch"], workers["torch"]
-    info_m, info_t = mt.ask(op="info"), pt.ask(op="info")
+def report_blas(info_m, info_t):
     print("\n## 4. BLAS and threading")
     for label, info in (("minitorch_cnn", info_m), ("PyTorch", info_t)):
         for pool in info["threadpool"]:
@@ -521,57 +385,19 @@ def main():
           f"mkldnn={info_t['mkldnn']}")
     print(f"model          {info_m['model']}")
 
-    raw = dict(args=vars(args), info=dict(minitorch=info_m, torch=info_t))
-    convs = distinct_convs(args.batch, 32)
-    conv_t = {c[0]: {"minitorch": dict(fwd=[], bwd=[]), "torch": dict(fwd=[], bwd=[])}
-              for c in convs}
-    steps = {"minitorch": [], "minitorch_unfused": [], "minitorch_plain": [], "torch": []}
-    busy = []   # per measurement: cores used by other processes meanwhile
-    gemm = {}
-    for r in range(args.rounds):
-        order = [mt, pt] if r % 2 == 0 else [pt, mt]
-        for c in convs:
-            for w in order:
-                res = w.ask_quiet(busy, args.retries, op="conv", key=list(c[3:]),
-                                  reps=args.conv_reps)
-                for k in ("fwd", "bwd"):
-                    conv_t[c[0]][w.kind][k] += res[k]
-        for w in order:
-            steps[w.kind] += w.ask_quiet(busy, args.retries, op="step", reps=args.steps)
-            if w is mt:
-                for variant in ("unfused", "plain"):
-                    steps["minitorch_" + variant] += mt.ask_quiet(
-                        busy, args.retries, op="step", reps=args.steps, variant=variant)
-        for k, v in mt.ask_quiet(busy, args.retries, op="gemm", reps=5).items():
-            gemm.setdefault(k, []).extend(v)
-        print(f"  round {r + 1}/{args.rounds} done ({time.time() - started:.0f} s)",
-              file=sys.stderr)
-    breakdown = mt.ask_quiet(busy, args.retries, op="breakdown", reps=max(3, args.steps))
-    recompute = mt.ask_quiet(busy, args.retries, op="recompute_ab", reps=max(3, args.rounds))
-    mem_m = mt.ask(op="memory")
-    mem_t = pt.ask(op="memory")
-    for w in workers.values():
-        w.close()
-    warm = [_quiet(lambda: warm_start(args, env), args.retries, busy) for _ in range(2)]
 
-    noisy = [b for b in busy if b > QUIET_CORES]
-    print(f"\nmachine sharing: {len(busy)} measurements, {len(noisy)} of them with other "
-          f"processes using > {QUIET_CORES} cores even after {args.retries} retries "
-          f"(worst {max(busy, default=0):.2f} cores, median {median(busy) if busy else 0:.2f})")
-
-    # ---------------------------------------------------------------- 1. convs
+def report_convs(convs, conv_t, reps):
+    """Section 1; returns the worst shape's forward + backward ratio."""
     print("\n## 1. Convolutions (forward, backward; ms, medians; ratio = minitorch / PyTorch)")
     print(f"{'shape':30s} {'x':>3s} {'fwd mt':>8s} {'fwd pt':>8s} {'ratio':>6s}  "
           f"{'bwd mt':>8s} {'bwd pt':>8s} {'ratio':>6s}  {'f+b':>6s}")
-    worst = 0
-    tot = {"minitorch": 0.0, "torch": 0.0}
-    r = args.conv_reps
+    worst, tot = 0, {"minitorch": 0.0, "torch": 0.0}
     for key, name, count, *_ in convs:
         m, t = conv_t[key]["minitorch"], conv_t[key]["torch"]
         mf, mb, tf, tb = (median(m["fwd"]), median(m["bwd"]), median(t["fwd"]), median(t["bwd"]))
         # f+b ratio: the median over rounds of each round's paired ratio (robust to drift)
-        fb = median([(a + b) / (c + d) for a, b, c, d in zip(
-            _chunks(m["fwd"], r), _chunks(m["bwd"], r), _chunks(t["fwd"], r), _chunks(t["bwd"], r))])
+        fb = median([(a + b) / (c + d) for a, b, c, d in zip(*(
+            chunk_medians(side[k], reps) for side in (m, t) for k in ("fwd", "bwd")))])
         worst = max(worst, fb)
         tot["minitorch"] += count * (mf + mb)
         tot["torch"] += count * (tf + tb)
@@ -581,8 +407,11 @@ def main():
           f"{fmt_ms(tot['torch'])} {tot['minitorch'] / tot['torch']:6.2f}   (fwd + bwd)")
     print(f"worst shape, forward + backward: {worst:.2f}x PyTorch (ratios: fwd, bwd = ratio of "
           "medians; f+b = median of the per-round paired ratios)")
+    return worst
 
-    # ---------------------------------------------------------- 2. training step
+
+def report_steps(steps, breakdown, args, torch_version):
+    """Section 2; returns (fused step, paired ratio to PyTorch, non-convolution time)."""
     sm, su, sp, st_ = (median(steps[k]) for k in (
         "minitorch", "minitorch_unfused", "minitorch_plain", "torch"))
     print("\n## 2. Training step (forward, loss, backward, SGD momentum update)")
@@ -592,14 +421,14 @@ def main():
           "layers (train --no-compile; the stem computes its input gradient)")
     print(f"{'':34s} {'ms':>8s} {'img/s':>8s} {'/ PyTorch':>10s}")
     for label, v in (("minitorch_cnn (fused)", sm), ("minitorch_cnn (no fusion)", su),
-                     ("minitorch_cnn (plain)", sp), ("PyTorch " + info_t["torch"], st_)):
+                     ("minitorch_cnn (plain)", sp), ("PyTorch " + torch_version, st_)):
         print(f"{label:34s} {fmt_ms(v)} {args.batch / v:8.0f} {v / st_:10.2f}")
-    per_round = [a / b for a, b in zip(_chunks(steps["minitorch"], args.steps),
-                                       _chunks(steps["torch"], args.steps))]
+    per_round = [a / b for a, b in zip(chunk_medians(steps["minitorch"], args.steps),
+                                       chunk_medians(steps["torch"], args.steps))]
     paired = median(per_round)
     print("ratio per round (fused / PyTorch): " + " ".join(f"{x:.2f}" for x in per_round)
-          + f"; median {paired:.2f} (the figure the target uses: each round pairs runs made "
-          "seconds apart, so drift in machine speed cancels)")
+          + f"; median {paired:.2f} (each round pairs runs made seconds apart, so drift in "
+          "machine speed cancels)")
     keys = ["conv", "batchnorm", "relu", "pool", "fc", "other", "sgd", "zero_grad"]
     med = {k: median([row.get(k, 0.0) for row in breakdown]) for k in keys + ["total"]}
     non_conv = sum(med[k] for k in keys if k != "conv")
@@ -607,8 +436,10 @@ def main():
     print("  " + "  ".join(f"{k}={med[k] * 1e3:.1f}" for k in keys) +
           f"  total={med['total'] * 1e3:.1f}")
     print(f"  non-convolution work (everything but conv) = {non_conv * 1e3:.1f} ms per step")
+    return sm, st_, paired, non_conv
 
-    # ------------------------------------------------------------- 3. GFLOP/s
+
+def report_gflops(gemm, args, sm, st_):
     flops = conv_flops(args.batch, 32)
     print("\n## 3. Achieved GFLOP/s (conv + fc multiply-adds of a training step, "
           f"{flops / 1e9:.1f} GFLOP)")
@@ -618,7 +449,8 @@ def main():
     print(f"minitorch_cnn training step        {flops / sm / 1e9:7.1f} GFLOP/s")
     print(f"PyTorch training step              {flops / st_ / 1e9:7.1f} GFLOP/s")
 
-    # --------------------------------------------------------- memory, warm start
+
+def report_memory(mem_m, mem_t, recompute, warm, sm):
     print("\n## Memory and warm start")
     print("minitorch_cnn peak numpy allocation during a training step (tracemalloc, above the "
           f"live parameters, gradients and momentum; parameters alone {mem_m['params'] / 2**20:.0f}"
@@ -639,74 +471,90 @@ def main():
               f" s, build {w['build']:.2f} s, first step {w['first_step']:.2f} s, total "
               f"{w['wall']:.2f} s = steady step + {w['wall'] - sm:.2f} s")
 
-    # ---------------------------------------------------------------- targets
-    print("\n## Targets (issue #3)")
-    unset = not any(os.environ.get(v) for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"))
-    step_target = 0.75 if unset else 1.1
-    rows = [
-        (f"training step <= {step_target}x PyTorch ({'OPENBLAS vars unset' if unset else 'as-is'})",
-         paired <= step_target, f"{paired:.2f}x (median of per-round ratios; "
-                                f"ratio of medians {sm / st_:.2f}x)"),
-        ("every conv shape f+b <= 1.0x PyTorch" + ("" if unset else " (target is for unset)"),
-         worst <= 1.0, f"worst {worst:.2f}x"),
-        ("non-conv work <= 30 ms per step", non_conv <= 0.030, f"{non_conv * 1e3:.1f} ms"),
-        ("warm start <= 3 s beyond steady state", warm[-1]["wall"] - sm <= 3.0,
-         f"{warm[-1]['wall'] - sm:.2f} s"),
-    ]
-    for label, ok, value in rows:
-        print(f"[{'met' if ok else 'NOT met':7s}] {label}: {value}")
+
+# ====================================================================== the run
+def measure(mt, pt, convs, args, busy, started):
+    """The paired rounds: every conv shape, the training step (three variants of ours),
+    numpy's GEMM; then the breakdown, the im2col policies and the memory."""
+    conv_t = {c[0]: {"minitorch": dict(fwd=[], bwd=[]), "torch": dict(fwd=[], bwd=[])}
+              for c in convs}
+    steps = {"minitorch": [], "minitorch_unfused": [], "minitorch_plain": [], "torch": []}
+    gemm = {}
+    for r in range(args.rounds):
+        order = [mt, pt] if r % 2 == 0 else [pt, mt]
+        for c in convs:
+            for w in order:
+                res = w.ask_quiet(busy, args.retries, op="conv", key=list(c[3:]),
+                                  reps=args.conv_reps)
+                for k in ("fwd", "bwd"):
+                    conv_t[c[0]][w.name][k] += res[k]
+        for w in order:
+            steps[w.name] += w.ask_quiet(busy, args.retries, op="step", reps=args.steps)
+            if w is mt:
+                for variant in ("unfused", "plain"):
+                    steps["minitorch_" + variant] += mt.ask_quiet(
+                        busy, args.retries, op="step", reps=args.steps, variant=variant)
+        for k, v in mt.ask_quiet(busy, args.retries, op="gemm", reps=5).items():
+            gemm.setdefault(k, []).extend(v)
+        print(f"  round {r + 1}/{args.rounds} done ({time.time() - started:.0f} s)",
+              file=sys.stderr)
+    breakdown = mt.ask_quiet(busy, args.retries, op="breakdown", reps=max(3, args.steps))
+    recompute = mt.ask_quiet(busy, args.retries, op="recompute_ab", reps=max(3, args.rounds))
+    return dict(conv=conv_t, steps=steps, gemm=gemm, breakdown=breakdown, recompute=recompute,
+                memory=mt.ask(op="memory"), memory_torch=pt.ask(op="memory"))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--worker", choices=["minitorch", "torch"])
+    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=7, help="alternating A/B rounds")
+    ap.add_argument("--steps", type=int, default=3, help="training steps per round and side")
+    ap.add_argument("--conv-reps", type=int, default=5, help="conv repetitions per round")
+    ap.add_argument("--quick", action="store_true", help="3 rounds, fewer repetitions")
+    ap.add_argument("--smoke", action="store_true",
+                    help="batch 2, one round of one repetition, no retries: that it runs")
+    ap.add_argument("--retries", type=int, default=4,
+                    help="repeat a measurement up to this many times while other processes "
+                         "keep the machine busy")
+    ap.add_argument("--json", help="also write the raw measurements here")
+    args = ap.parse_args()
+    if args.worker:
+        side = (MinitorchBackend if args.worker == "minitorch" else TorchBackend)(
+            args.batch, args.threads)
+        return serve(side)
+    if args.quick:
+        args.rounds, args.steps, args.conv_reps = 3, 2, 3
+    if args.smoke:
+        args.batch, args.rounds, args.steps, args.conv_reps, args.retries = 2, 1, 1, 1, 0
+
+    started = time.time()
+    header("minitorch_cnn vs PyTorch CPU: the seed model ResNet50_layer4",
+           f"batch {args.batch}, 32x32x3, float32, {args.threads} threads, {args.rounds} rounds "
+           "alternating A/B, medians")
+    flags = ["--batch", str(args.batch), "--threads", str(args.threads)]
+    mt, pt = (Worker(__file__, [kind] + flags, kind) for kind in ("minitorch", "torch"))
+    info_m, info_t = mt.ask(op="info"), pt.ask(op="info")
+    report_blas(info_m, info_t)
+    convs = distinct_convs(args.batch, 32)
+    busy = []   # per measurement: cores used by other processes meanwhile
+    raw = measure(mt, pt, convs, args, busy, started)
+    for w in (mt, pt):
+        w.close()
+    env = worker_env()
+    raw["warm"] = [quiet(lambda: warm_start(args, env), args.retries, busy) for _ in range(2)]
+
+    print("\n" + noise_line(busy, args.retries))
+    report_convs(convs, raw["conv"], args.conv_reps)
+    sm, st_, _, _ = report_steps(raw["steps"], raw["breakdown"], args, info_t["torch"])
+    report_gflops(raw["gemm"], args, sm, st_)
+    report_memory(raw["memory"], raw["memory_torch"], raw["recompute"], raw["warm"], sm)
     print(f"(run took {time.time() - started:.0f} s)")
     if args.json:
-        raw.update(conv=conv_t, steps=steps, gemm=gemm, breakdown=breakdown, memory=mem_m,
-                   warm=warm, recompute=recompute, busy=busy)
         with open(args.json, "w") as f:
-            json.dump(raw, f)
-
-
-def _quiet(fn, retries, log, own_cpu=None):
-    """fn(), repeated (up to `retries` more times) while processes other than ours used
-    more than QUIET_CORES of the machine meanwhile; returns the quietest attempt's
-    result and logs how busy the machine was. ``own_cpu()`` gives the CPU seconds of
-    the processes being measured (default: this one and its finished children)."""
-    own_cpu = own_cpu or _children_cpu
-    best = None
-    for _ in range(retries + 1):
-        b0, s0, t = _machine_busy(), own_cpu(), time.perf_counter()
-        out = fn()
-        b1, s1, wall = _machine_busy(), own_cpu(), time.perf_counter() - t
-        if None in (b0, s0, b1, s1):          # no /proc: nothing to check
-            log.append(0.0)
-            return out
-        share = max(0.0, ((b1 - b0) - (s1 - s0)) / wall)  # other processes' cores, on average
-        if best is None or share < best[0]:
-            best = (share, out)
-        if share <= QUIET_CORES:
-            break
-    log.append(best[0])
-    return best[1]
-
-
-def _children_cpu():
-    """CPU seconds of this process and its finished children."""
-    import resource
-    me = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def _chunks(xs, n):
-    return [median(xs[i:i + n]) for i in range(0, len(xs), n)]
-
-
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+            json.dump(dict(raw, args=vars(args), info=dict(minitorch=info_m, torch=info_t),
+                           busy=busy), f)
 
 
 if __name__ == "__main__":

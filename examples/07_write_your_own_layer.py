@@ -44,7 +44,7 @@ import numpy as np
 
 import minitorch_cnn as mt
 from minitorch_cnn import data, nn, optim
-from minitorch_cnn.nn._checks import Cache, check_grad, check_input
+from minitorch_cnn.nn import Cache, check_grad, check_input
 from minitorch_cnn.nn.init import default_rng
 
 FAST = os.environ.get("MINITORCH_EXAMPLE_FAST") == "1"   # CI: fewer training steps

@@ -190,11 +190,12 @@ def to_torch_module(model):
 
     The twin takes NCHW input (PyTorch's layout) and has the same
     ``state_dict`` keys, shapes, dtype and train/eval mode; its layers are
-    PyTorch's own (``torch.nn.Conv2d``, ``BatchNorm2d``, ...) and its residual
-    blocks add as ours do, so it is an independent oracle for a whole model
+    PyTorch's own (``torch.nn.Conv2d``, ``BatchNorm2d``, ...), and a model or
+    block runs its own ``forward`` code on them (the structure is read from
+    nowhere else), so it is an independent oracle for a whole model's layers
     and lets the same network train under both frameworks (the benchmarks do).
-    Every layer type of ``minitorch_cnn.nn`` and every block of
-    ``minitorch_cnn.models`` is understood; another Module raises TypeError.
+    Every layer type of ``minitorch_cnn.nn`` and any module made of them is
+    understood; another layer raises TypeError.
     """
     import torch
     twin = _twin(model, _torch_classes())
@@ -208,21 +209,13 @@ def to_torch_module(model):
 
 
 def _twin(m, T):
+    """The torch twin of ``m``: a torch.nn layer for each layer, and for a module made of
+    others (a model, a block) a :class:`Forward` that runs ``m``'s own ``forward`` code on
+    its children's twins, so the twin's structure is the forward's, written once."""
     from . import models, nn
     tnn = T.nn
-    kids = lambda names: {n: _twin(m._modules[n], T) for n in names if m._modules.get(n) is not None}  # noqa: E731
     if isinstance(m, nn.Sequential):
         return tnn.Sequential(*(_twin(c, T) for c in m._modules.values()))
-    if isinstance(m, models.ResidualBlock):
-        shortcut = "downsize" if m.downsample else "make_equal_channel"
-        return T.Residual(kids(m._modules), ["layer"], shortcut, None)
-    if isinstance(m, (models.BasicBlock, models.Bottleneck)):
-        last = "relu2" if isinstance(m, models.BasicBlock) else "relu3"
-        main = [n for n in m._modules if n not in ("downsample", last)]
-        return T.Residual(kids(m._modules), main, "downsample", last)
-    if isinstance(m, nn.Chain):
-        names = {id(c): n for n, c in m._modules.items()}
-        return T.Chain(kids(m._modules), [names[id(s)] for s in m.stages()])
     simple = {
         nn.Conv2d: lambda: tnn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride,
                                       m.padding, bias=m.bias is not None),
@@ -236,10 +229,12 @@ def _twin(m, T):
         models.ShortcutA: lambda: T.ShortcutA(m.in_channels, m.out_channels, m.stride,
                                               m.pad_before),
     }
-    if type(m) not in simple:
-        raise TypeError(f"to_torch_module: no PyTorch twin for {type(m).__name__}; expected a "
-                        f"layer of minitorch_cnn.nn or a block of minitorch_cnn.models")
-    return simple[type(m)]()
+    if type(m) in simple:
+        return simple[type(m)]()
+    if m._modules and not m._parameters and not m._buffers:
+        return T.Forward(m, {name: _twin(c, T) for name, c in m._modules.items()})
+    raise TypeError(f"to_torch_module: no PyTorch twin for {type(m).__name__}; expected a "
+                    f"layer of minitorch_cnn.nn or a module made of such layers")
 
 
 _TORCH_CLASSES = None
@@ -255,29 +250,20 @@ def _torch_classes():
     import torch
     import torch.nn.functional as F
 
-    class Chain(torch.nn.Module):
-        def __init__(self, children, order):
+    class Forward(torch.nn.Module):
+        """A minitorch_cnn module's own ``forward`` code, run on the torch twins of its
+        children: the code reads ``self.layer1`` (or ``self._modules``), and finds the twin."""
+
+        def __init__(self, model, children):
             super().__init__()
             for name, child in children.items():
                 self.add_module(name, child)
-            self.order = order
+            view = object.__new__(type(model))             # model's attributes, twin children
+            view.__dict__.update(model.__dict__, _modules=dict(children), **children)
+            self.view = view
 
         def forward(self, x):
-            for name in self.order:
-                x = self._modules[name](x)
-            return x
-
-    class Residual(Chain):
-        """main path (children in ``main``) + shortcut (identity when absent), then ``post``."""
-
-        def __init__(self, children, main, shortcut, post):
-            super().__init__(children, main)
-            self.shortcut, self.post = shortcut, post
-
-        def forward(self, x):
-            s = self._modules.get(self.shortcut)
-            y = super().forward(x) + (x if s is None else s(x))
-            return y if self.post is None else self._modules[self.post](y)
+            return type(self.view).forward(self.view, x)
 
     class ShortcutA(torch.nn.Module):
         def __init__(self, cin, cout, stride, lo):
@@ -295,6 +281,6 @@ def _torch_classes():
         def forward(self, x):
             return x * self.factor
 
-    _TORCH_CLASSES = types.SimpleNamespace(nn=torch.nn, Chain=Chain, Residual=Residual,
+    _TORCH_CLASSES = types.SimpleNamespace(nn=torch.nn, Forward=Forward,
                                            ShortcutA=ShortcutA, Scale=Scale)
     return _TORCH_CLASSES

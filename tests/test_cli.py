@@ -127,6 +127,26 @@ def test_a_new_setting_is_one_field():
         p.parse_args(["--warmup-epochs", "6"])
 
 
+def test_evaluate_flags_come_from_the_train_settings(capsys):
+    """evaluate's --model, --data, --data-dir, --val-split, --batch-size, --tta and
+    --tta-level are TrainConfig's fields: the same types, choices and ranges as train's."""
+    from minitorch_cnn.cli import EVALUATE_SETTINGS, build_parser
+    parser = build_parser()
+    args = parser.parse_args(["evaluate", "c.npz", "--batch-size", "7", "--val-split", "20",
+                              "--tta-level", "2", "--no-tta", "--data", "folder"])
+    assert (args.eval_batch_size, args.val_split, args.tta_level, args.tta, args.data) == \
+        (7, 20, 2, False, "folder")
+    assert {name: getattr(args, name) for name in EVALUATE_SETTINGS}["model"] is None
+    for flags, message in ((["--val-split", "-1"], "argument --val-split: must be an integer "
+                                                   ">= 0, got -1"),
+                           (["--batch-size", "0"], "argument --batch-size: must be an integer "
+                                                   ">= 1, got 0"),
+                           (["--tta-level", "3"], "argument --tta-level: invalid choice: 3")):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["evaluate", "c.npz", *flags])
+        assert message in capsys.readouterr().err
+
+
 def test_config_checks_the_same_rules():
     from minitorch_cnn.training import TrainConfig
     with pytest.raises(ValueError, match=r"TrainConfig: epochs must be a number > 0, got 0.0"):

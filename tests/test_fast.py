@@ -134,19 +134,6 @@ def test_every_bn_relu_and_conv_bn_adjacency_is_fused(name):
         assert (bn_relu, conv_bn) == COVERAGE[name]
 
 
-@pytest.mark.parametrize("name", ["resnet50_layer4", "resnet8", "fastnet_whiten"])
-def test_models_forward_follows_their_stages(name):
-    """stages() (read by interop) lists the children in the order forward calls them."""
-    model = models.get_model(name)
-    order = []
-    for r in summary(model, SHAPES[name]).rows:
-        top = r.name.split(".")[0]
-        if r.type != "add" and (not order or order[-1] != top):
-            order.append(top)
-    names = {id(m): n for n, m in model.named_children()}
-    assert order == [names[id(m)] for m in model.stages()]
-
-
 def test_no_input_gradient_for_the_layer_that_reads_the_data():
     model = models.resnet50_layer4(rng=np.random.default_rng(0)).to(np.float64)
     x = np.random.default_rng(1).standard_normal((2, 32, 32, 3))

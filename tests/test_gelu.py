@@ -1,14 +1,17 @@
 """nn.GELU: finite differences in float64, PyTorch's exact-erf GELU, and its two kernels.
 
-The float32 kernels use a rational approximation of erf (kernels/gelu.py);
-the tests bound its error against the C library's erf, and prove the Numba
-loop equal to its NumPy twin in both dtypes.
+The layer computes its formula with the C library's erf; the fast path
+(``minitorch_cnn.compile``) runs the kernels of kernels/gelu.py instead, proven equal
+to the layer here. The float32 kernels use a rational approximation of erf; the tests
+bound its error against the C library's erf, and prove the Numba loop equal to its
+NumPy twin in both dtypes.
 """
 import math
 
 import numpy as np
 import pytest
 
+import minitorch_cnn
 from minitorch_cnn import gradcheck, nn
 from minitorch_cnn.kernels import gelu as K
 from test_layers_torch import check_against_torch
@@ -85,3 +88,23 @@ def test_gelu_rejects_non_float_input():
     with pytest.raises(ValueError, match=r"GELU.backward: expected a gradient of the output's "
                                          r"shape \(2,\)"):
         g.backward(np.zeros(3))
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-14), (np.float32, 4e-7)])
+@pytest.mark.parametrize("shape", [(2, 5, 3, 4), (1, 9, 7, 2)])
+def test_fast_path_kernel_equals_the_layer(backend, rng, dtype, tol, shape):
+    """compile(model) lends nn.GELU the kernel; its y and input gradient (random upstream
+    gradient) equal the layer's formula: float64 to rounding, float32 within the A&S erf's
+    error (1.5e-7) plus rounding, relative to max(1, |x|) and |g|."""
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    x.reshape(-1)[:3] = (0.0, -12.0, 12.0)
+    g = rng.standard_normal(shape).astype(dtype)
+    model = nn.Sequential(nn.GELU())
+    y, dx = model(x), model.backward(g)
+    fast = minitorch_cnn.compile(model)
+    y_fast = fast(x)
+    dx_fast = fast.backward(g)
+    assert "kernel" in fast.describe() and y_fast.dtype == dx_fast.dtype == dtype
+    scale = np.maximum(1.0, np.abs(x))
+    assert (np.abs(y_fast - y) / scale).max() <= tol
+    assert (np.abs(dx_fast - dx) / (scale * np.abs(g).max())).max() <= tol

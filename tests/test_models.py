@@ -491,7 +491,7 @@ def test_fastnet_whiten_structure():
     keys = list(m.state_dict())
     assert keys[:3] == ["stem.0.weight", "stem.0.bias", "block1.0.weight"]  # no stem BatchNorm
     assert not m.stem[0].bias.data.any()
-    assert m.stages()[-1] is m.scale and m.scale.factor == pytest.approx(1 / 9)
+    assert isinstance(m.scale, nn.Scale) and m.scale.factor == pytest.approx(1 / 9)
 
 
 def test_fastnet_dirac_init_passes_the_input_through(rng):
@@ -571,3 +571,39 @@ def test_airbench94_gradcheck(rng):
     m.init_from_data(x)
     m.stem[0].bias.data[...] = rng.standard_normal(24) * 0.1
     _check(m, x, train=True)
+
+
+# ------------------------------------------------------------ backward mirrors forward
+SHORTCUTS = {"downsample", "downsize", "make_equal_channel"}
+
+
+@pytest.mark.parametrize("name", list(models.MODELS))
+def test_backward_calls_the_layers_of_forward_in_reverse(name, rng):
+    """In every model and block, backward calls the children in the reverse of the order
+    forward called them (a block's shortcut, a second path, is called after the main path
+    in both); so the structure is the forward's, and backward only walks it back."""
+    model = models.get_model(name, num_classes=3, rng=rng)
+    calls = {"forward": [], "backward": []}
+    for child_name, m in model.named_modules():
+        for kind in calls:
+            def record(arg, m=m, kind=kind, child_name=child_name):
+                calls[kind].append(child_name)
+                return getattr(type(m), kind)(m, arg)
+            object.__setattr__(m, kind, record)
+    x = rng.standard_normal((2, 32, 32, 3)).astype(np.float32)
+    model.backward(rng.standard_normal(model(x).shape).astype(np.float32))
+    for parent, m in model.named_modules():
+        if not m._modules or isinstance(m, nn.Sequential):
+            continue
+        depth = parent.count(".") + 1 if parent else 0
+
+        def children(kind):
+            return [n.split(".")[depth] for n in calls[kind]
+                    if n and (n.startswith(parent + ".") or not parent)
+                    and n.count(".") == depth]
+        forward, backward = children("forward"), children("backward")
+        main_f = [c for c in forward if c not in SHORTCUTS]
+        main_b = [c for c in backward if c not in SHORTCUTS]
+        assert main_b == main_f[::-1], (parent or name, forward, backward)
+        assert [c for c in forward if c in SHORTCUTS] == [c for c in backward if c in SHORTCUTS]
+        assert set(forward) == set(m._modules), (parent or name, "not every child runs")

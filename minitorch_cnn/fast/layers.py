@@ -6,6 +6,7 @@ is proven equal to it by tests/test_fast.py.
 import numpy as np
 
 from .. import kernels
+from ..kernels import gelu as gelu_kernels
 from ..nn._checks import Cache, check_grad, check_input, values_per_channel
 
 
@@ -87,3 +88,24 @@ class FastReLU:
 
     def describe(self):
         return "done by the BatchNorm2d before it" if self.fused else "kernel backward"
+
+
+class FastGELU:
+    """``nn.GELU`` by the kernel of kernels/gelu.py: y and dy/dx in one compiled pass,
+    so backward is one multiply (tests/test_gelu.py proves it equal to the layer)."""
+
+    def __init__(self, gelu):
+        self.gelu = gelu
+        self._cache = None
+
+    def forward(self, x):
+        check_input(self.gelu, x)
+        y, dydx = gelu_kernels.forward(x)
+        self._cache = Cache(y.shape, dydx=dydx)
+        return y
+
+    def backward(self, grad_out):
+        return gelu_kernels.backward(grad_out, check_grad(self, grad_out).dydx)
+
+    def describe(self):
+        return "kernel: y and dy/dx in one pass"

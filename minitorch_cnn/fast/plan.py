@@ -22,9 +22,9 @@ the plan says why; every layer still runs its fast twin, which is exact.
 """
 from collections import Counter, defaultdict
 
-from ..nn import BatchNorm2d, Conv2d, ReLU
+from ..nn import GELU, BatchNorm2d, Conv2d, ReLU
 from .conv import FastConv2d
-from .layers import FastBatchNorm2d, FastReLU
+from .layers import FastBatchNorm2d, FastGELU, FastReLU
 
 FUSIONS = ("bn_relu", "conv_bias")
 """The fusions :func:`minitorch_cnn.compile` applies by default."""
@@ -75,6 +75,8 @@ def make_plan(model, sample_shape, fusions=FUSIONS, input_grad=True):
                                       input_bias=None if conv is None else conv.bias)
         elif type(m) is ReLU:
             fast[m] = FastReLU(m, fused=m in fused_relu)
+        elif type(m) is GELU:
+            fast[m] = FastGELU(m)
 
     for r in rows:                               # each convolution's algorithm, per traced shape
         m = modules.get(r.name)

@@ -24,7 +24,7 @@ Blocks here:
 import numpy as np
 
 from ..nn import BatchNorm2d, Conv2d, Module, ReLU, Sequential
-from ..nn._checks import Cache, check_grad, check_input
+from ..nn import Cache, check_grad, check_input
 
 
 # --------------------------------------------------------------------- seed
@@ -226,15 +226,21 @@ class BasicBlock(Module):
         self.relu2 = ReLU(inplace=True)
 
     def forward(self, x):
-        out = self.relu1(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = self.relu1(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
         identity = x if self.downsample is None else self.downsample(x)
         return self.relu2(out + identity)
 
     def backward(self, grad_out):
         g = self.relu2.backward(grad_out)                # gradient of the sum
-        g_main = self.conv1.backward(self.bn1.backward(self.relu1.backward(
-            self.conv2.backward(self.bn2.backward(g)))))
+        g_main = self.bn2.backward(g)
+        g_main = self.conv2.backward(g_main)
+        g_main = self.relu1.backward(g_main)
+        g_main = self.bn1.backward(g_main)
+        g_main = self.conv1.backward(g_main)
         g_main += g if self.downsample is None else self.downsample.backward(g)
         return g_main                                   # main path + shortcut, summed in place
 
@@ -279,22 +285,28 @@ class Bottleneck(Module):
         self.downsample = _make_shortcut(inplanes, out, stride, shortcut, dtype, rng)
         self.relu3 = ReLU(inplace=True)
 
-    def _main(self):
-        return (self.conv1, self.bn1, self.relu1, self.conv2, self.bn2, self.relu2,
-                self.conv3, self.bn3)
-
     def forward(self, x):
-        out = x
-        for m in self._main():
-            out = m(out)
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = self.relu1(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        out = self.relu2(out)
+        out = self.conv3(out)
+        out = self.bn3(out)
         identity = x if self.downsample is None else self.downsample(x)
         return self.relu3(out + identity)
 
     def backward(self, grad_out):
         g = self.relu3.backward(grad_out)                # gradient of the sum
-        g_main = g
-        for m in reversed(self._main()):
-            g_main = m.backward(g_main)
+        g_main = self.bn3.backward(g)
+        g_main = self.conv3.backward(g_main)
+        g_main = self.relu2.backward(g_main)
+        g_main = self.bn2.backward(g_main)
+        g_main = self.conv2.backward(g_main)
+        g_main = self.relu1.backward(g_main)
+        g_main = self.bn1.backward(g_main)
+        g_main = self.conv1.backward(g_main)
         g_main += g if self.downsample is None else self.downsample.backward(g)
         return g_main                                   # main path + shortcut, summed in place
 

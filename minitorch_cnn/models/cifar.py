@@ -23,12 +23,12 @@ torchvision's layout: ``conv1``, ``bn1``, ``layer1..3.i.conv1/bn1/conv2/bn2``,
 """
 import numpy as np
 
-from ..nn import AdaptiveAvgPool2d, BatchNorm2d, Chain, Conv2d, Flatten, Linear, ReLU, Sequential
+from ..nn import AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, Module, ReLU, Sequential
 from ._init import kaiming_normal_conv_
 from .blocks import BasicBlock
 
 
-class CifarResNet(Chain):
+class CifarResNet(Module):
     """conv1 (3x3, 16) -> bn1 -> relu -> layer1..3 (n BasicBlocks each) -> avgpool -> flatten -> fc.
 
     ``shortcut="A"`` (default, the paper's CIFAR choice) or ``"B"``
@@ -56,24 +56,26 @@ class CifarResNet(Chain):
         kaiming_normal_conv_(self, rng)
 
     def forward(self, x):
-        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.conv1(x)
+        x = self.bn1(x)
+        x = self.relu(x)
         x = self.layer1(x)
         x = self.layer2(x)
         x = self.layer3(x)
-        x = self.flatten(self.avgpool(x))
+        x = self.avgpool(x)
+        x = self.flatten(x)
         return self.fc(x)
 
     def backward(self, grad_out):
-        g = self.avgpool.backward(self.flatten.backward(self.fc.backward(grad_out)))
+        g = self.fc.backward(grad_out)
+        g = self.flatten.backward(g)
+        g = self.avgpool.backward(g)
         g = self.layer3.backward(g)
         g = self.layer2.backward(g)
         g = self.layer1.backward(g)
-        return self.conv1.backward(self.bn1.backward(self.relu.backward(g)))
-
-    def stages(self):
-        """The data flow of ``forward`` as a list (read by interop; a test checks the two agree)."""
-        return (self.conv1, self.bn1, self.relu, self.layer1, self.layer2, self.layer3,
-                self.avgpool, self.flatten, self.fc)
+        g = self.relu.backward(g)
+        g = self.bn1.backward(g)
+        return self.conv1.backward(g)
 
     def extra_repr(self):
         return f"depth={6 * self.n + 2}, shortcut={self.shortcut!r}"

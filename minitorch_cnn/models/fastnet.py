@@ -63,8 +63,7 @@ airbench94_muon  64, 256, 256  1,972,792   118,147,360
 import numpy as np
 
 from .. import kernels
-
-from ..nn import (GELU, BatchNorm2d, Chain, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Scale,
+from ..nn import (GELU, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Scale,
                   Sequential)
 from ..nn.init import default_rng, uniform_fan_in
 from ._init import kaiming_normal_conv_
@@ -86,7 +85,7 @@ def _block(cin, cout, dtype, rng, act, bn):
         act())
 
 
-class FastNet(Chain):
+class FastNet(Module):
     """stem -> block1 -> block2 -> block3 -> pool -> flatten -> fc; NHWC input (N, 32, 32, 3).
 
     ``widths = (c1, c2, c3)`` are the blocks' channels, ``stem`` the stem's.
@@ -149,23 +148,20 @@ class FastNet(Chain):
         x = self.block1(x)
         x = self.block2(x)
         x = self.block3(x)
-        x = self.flatten(self.pool(x))
+        x = self.pool(x)
+        x = self.flatten(x)
         x = self.fc(x)
         return self.scale(x) if self.logit_scale != 1.0 else x
 
     def backward(self, grad_out):
         g = self.scale.backward(grad_out) if self.logit_scale != 1.0 else grad_out
-        g = self.pool.backward(self.flatten.backward(self.fc.backward(g)))
+        g = self.fc.backward(g)
+        g = self.flatten.backward(g)
+        g = self.pool.backward(g)
         g = self.block3.backward(g)
         g = self.block2.backward(g)
         g = self.block1.backward(g)
         return self.stem.backward(g)
-
-    def stages(self):
-        """The data flow of ``forward`` as a list (read by interop; a test checks the two agree)."""
-        head = (self.scale,) if self.logit_scale != 1.0 else ()
-        return (self.stem, self.block1, self.block2, self.block3, self.pool, self.flatten,
-                self.fc) + head
 
     def init_from_data(self, images, eps=5e-4):
         """Set the whitening stem from a sample of normalised training images (N, H, W, 3).

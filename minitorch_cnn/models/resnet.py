@@ -25,13 +25,13 @@ trained that way, so use it with them).
 """
 import numpy as np
 
-from ..nn import (AdaptiveAvgPool2d, BatchNorm2d, Chain, Conv2d, Flatten, Linear, MaxPool2d, ReLU,
+from ..nn import (AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU,
                   Sequential)
 from ._init import kaiming_normal_conv_
 from .blocks import BasicBlock, Bottleneck
 
 
-class ResNet(Chain):
+class ResNet(Module):
     """conv1 (7x7/2) -> bn1 -> relu -> maxpool (3x3/2) -> layer1..4 -> avgpool -> flatten -> fc.
 
     ``block`` is :class:`BasicBlock` or :class:`Bottleneck`; ``layers`` the
@@ -65,26 +65,30 @@ class ResNet(Chain):
         kaiming_normal_conv_(self, rng)
 
     def forward(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.conv1(x)
+        x = self.bn1(x)
+        x = self.relu(x)
+        x = self.maxpool(x)
         x = self.layer1(x)
         x = self.layer2(x)
         x = self.layer3(x)
         x = self.layer4(x)
-        x = self.flatten(self.avgpool(x))
+        x = self.avgpool(x)
+        x = self.flatten(x)
         return self.fc(x)
 
     def backward(self, grad_out):
-        g = self.avgpool.backward(self.flatten.backward(self.fc.backward(grad_out)))
+        g = self.fc.backward(grad_out)
+        g = self.flatten.backward(g)
+        g = self.avgpool.backward(g)
         g = self.layer4.backward(g)
         g = self.layer3.backward(g)
         g = self.layer2.backward(g)
         g = self.layer1.backward(g)
-        return self.conv1.backward(self.bn1.backward(self.relu.backward(self.maxpool.backward(g))))
-
-    def stages(self):
-        """The data flow of ``forward`` as a list (read by interop; a test checks the two agree)."""
-        return (self.conv1, self.bn1, self.relu, self.maxpool, self.layer1, self.layer2,
-                self.layer3, self.layer4, self.avgpool, self.flatten, self.fc)
+        g = self.maxpool.backward(g)
+        g = self.relu.backward(g)
+        g = self.bn1.backward(g)
+        return self.conv1.backward(g)
 
     def extra_repr(self):
         return f"block={self.block_type}"

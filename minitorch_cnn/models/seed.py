@@ -1,11 +1,11 @@
 """The seed document's ResNet50_layer4, weight-compatible with its PyTorch code."""
 import numpy as np
 
-from ..nn import AvgPool2d, BatchNorm2d, Chain, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
+from ..nn import AvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential
 from .blocks import ResidualBlock
 
 
-class ResNet50_layer4(Chain):  # noqa: N801 -- the seed's name
+class ResNet50_layer4(Module):  # noqa: N801 -- the seed's name
     r"""The seed's CIFAR-10 network: a stem and 13 bottleneck blocks in three stages.
 
     ``layer1``  Conv2d(3, 64, 7, stride 2, padding 3) + BN + ReLU + MaxPool2d(3, stride 2, padding 0)
@@ -96,11 +96,6 @@ class ResNet50_layer4(Chain):  # noqa: N801 -- the seed's name
         g = self.layer3.backward(g)
         g = self.layer2.backward(g)
         return self.layer1.backward(g)
-
-    def stages(self):
-        """The data flow of ``forward`` as a list (read by interop; a test checks the two agree)."""
-        return (self.layer1, self.layer2, self.layer3, self.layer4, self.avgpool,
-                self.flatten, self.fc)
 
     def extra_repr(self):
         return f"paper_shortcuts={self.paper_shortcuts}"

@@ -287,27 +287,19 @@ class Module:
 
 
 class Chain(Module):
-    """A module that applies ``stages()`` in order; backward visits them in reverse.
-
-    Each stage gets the gradient the stage after it returned: the chain rule,
-    written out. ``stages()`` defaults to the children in registration order.
-    The zoo's models write their ``forward`` and ``backward`` out, one line
-    per stage, and override ``stages()`` only to list the same modules in
-    data-flow order (the seed registers ``fc`` before ``avgpool``): metadata
-    that ``interop.to_torch_module`` reads and tests/test_fast.py checks
-    against ``forward``.
+    """A module that applies its children in registration order; backward visits them in
+    reverse, each child getting the gradient the child after it returned: the chain rule,
+    written out. (The zoo's models write their ``forward`` and ``backward`` out instead,
+    one line per layer.)
     """
 
-    def stages(self):
-        return tuple(self._modules.values())
-
     def forward(self, x):
-        for m in self.stages():
+        for m in self._modules.values():
             x = m(x)
         return x
 
     def backward(self, grad_out):
-        for m in reversed(self.stages()):
+        for m in reversed(self._modules.values()):
             grad_out = m.backward(grad_out)
         return grad_out
 
