@@ -16,6 +16,11 @@ too: the ratio of the counts is what the times should show on an idle machine.
 
     python3 benchmarks/bench_muon.py                   # batch 250, scaled to 2,000
     python3 benchmarks/bench_muon.py --batch 2000 --steps 3
+    python3 benchmarks/bench_muon.py --smoke           # that it runs: batch 8, 1 step
+
+One process: the two are timed in turns (a training step, then three Muon steps),
+so that both see the same load on a shared machine; the fastest of each is quoted
+beside the medians.
 """
 import argparse
 import os
@@ -26,7 +31,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from bench_compile import cpu_info, load, sgemm_gflops  # noqa: E402
+from harness import header, sgemm_gflops  # noqa: E402
 
 
 def newton_schulz_macs(shape, steps=3):
@@ -44,7 +49,13 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=250)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--scale-to", type=int, default=2000)
+    ap.add_argument("--smoke", action="store_true", help="batch 8, 1 step: that it runs")
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.batch, args.steps = 8, 1
+    header("Muon's step against a training step of airbench94",
+           f"batch {args.batch} scaled to {args.scale_to}, {args.steps} steps, float32, "
+           "compile(model)")
 
     import numpy as np
 
@@ -97,7 +108,6 @@ def main(argv=None):
     best = min(muon_times) / (min(step_times) * args.scale_to / args.batch)
     net_macs = 3 * 118_147_360 * args.scale_to        # forward + two backward GEMMs
     ns_macs = sum(newton_schulz_macs(p.data.shape) for p in filters)
-    print(f"processor: {cpu_info()}; load average {load()}")
     print(f"numpy float32 GEMM 400x1024x1024: {statistics.median(gemm):.0f} GFLOP/s "
           f"(median of {len(gemm)} in this run)")
     print(f"training step, batch {args.batch}: median {statistics.median(step_times):.3f} s "
