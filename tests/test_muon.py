@@ -326,6 +326,23 @@ def test_muon_param_groups_split_like_airbench():
         muon_param_groups(models.get_model("airbench94").fc)
 
 
+def test_airbench94_muon_network_differs_from_airbench94_only_in_its_head_and_bias():
+    """airbench94_muon.py's CifarNet: airbench94's layers and keys, logits / 256 instead of
+    / 9, head weights rescaled to (unbiased) std 1, the whitening bias left where PyTorch's
+    initialisation draws it, U(-1/sqrt(12), 1/sqrt(12)), instead of zeroed."""
+    muon = models.get_model("airbench94_muon", rng=np.random.default_rng(0))
+    plain = models.get_model("airbench94", rng=np.random.default_rng(0))
+    assert list(muon.state_dict()) == list(plain.state_dict())
+    assert (muon.logit_scale, plain.logit_scale) == (1 / 256, 1 / 9)
+    assert np.std(muon.fc.weight.data, ddof=1) == pytest.approx(1.0, rel=1e-6)
+    bias = muon.stem[0].bias.data
+    assert np.all(np.abs(bias) <= 1 / np.sqrt(12)) and np.abs(bias).max() > 0.1
+    assert not np.any(plain.stem[0].bias.data)
+    for name, p in plain.named_parameters():
+        if name not in ("fc.weight", "stem.0.bias"):
+            assert dict(muon.named_parameters())[name].requires_grad == p.requires_grad
+
+
 def _combined(rng):
     w = Parameter(rng.standard_normal((6, 3, 3, 3)))
     b = Parameter(rng.standard_normal(6))
