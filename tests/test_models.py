@@ -448,7 +448,7 @@ def test_registry():
     assert set(models.MODELS) == {
         "resnet50_layer4", "resnet50_layer4_paper", "resnet18", "resnet34", "resnet50",
         "resnet101", "resnet152", "resnet8", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
-        "fastnet", "fastnet_small", "fastnet_whiten", "airbench94"}
+        "fastnet", "fastnet_small", "fastnet_whiten", "airbench94", "airbench94_muon"}
     m = models.get_model("resnet20", num_classes=100)
     assert m.fc.out_features == 100
     with pytest.raises(KeyError, match="available"):

@@ -17,6 +17,24 @@ def small_airbench(seed=0):
                           fc_bias=False, rng=np.random.default_rng(seed))
 
 
+def assert_resumes_exactly(full, make_cfg, make_model, stop_at):
+    """A run of ``make_cfg()`` stopped by Ctrl-C at (epoch, step) ``stop_at``, then resumed
+    from its checkpoint into a model with other initial weights, ends where the
+    uninterrupted ``full`` run ended: the same step losses and state, bit for bit."""
+    def stop(trainer):
+        if (trainer.epoch, trainer.step) == stop_at:
+            raise KeyboardInterrupt
+    part = Trainer(make_cfg(), log=lambda *a: None, model=make_model(0))
+    with pytest.raises(KeyboardInterrupt):
+        part.fit(on_step=stop)
+    resumed = Trainer(make_cfg(out=None), resume=part.checkpoint_path, log=lambda *a: None,
+                      model=make_model(5))
+    resumed.fit()
+    assert resumed.history["step_loss"] == full.history["step_loss"]
+    for k, v in full.model.state_dict().items():
+        np.testing.assert_array_equal(resumed.model.state_dict()[k], v, err_msg=k)
+
+
 def recipe(tmp_path, **kw):
     """cifar10-fast's settings on 160 synthetic images: 5 steps of 32 per epoch, 4.6 epochs."""
     cfg = {k: v for k, v in PRESETS["cifar10-fast"].items() if k not in ("data", "model")}
@@ -60,18 +78,9 @@ def test_recipe_run_and_resume(tmp_path):
     for k, v in la._arrays().items():                 # the run ends on the average
         np.testing.assert_array_equal(v, la.ema[k], err_msg=k)
 
-    def stop(trainer):
-        if trainer.epoch == 2 and trainer.step == 2:   # global step 8, between two averages
-            raise KeyboardInterrupt
-    part = Trainer(recipe(tmp_path / "b"), log=lambda *a: None, model=small_airbench())
-    with pytest.raises(KeyboardInterrupt):
-        part.fit(on_step=stop)
-    resumed = Trainer(recipe(tmp_path / "b", out=None), resume=part.checkpoint_path,
-                      log=lambda *a: None, model=small_airbench(seed=5))
-    resumed.fit()
-    assert resumed.history["step_loss"] == hist["step_loss"]   # bit-identical
-    for k, v in full.model.state_dict().items():
-        np.testing.assert_array_equal(resumed.model.state_dict()[k], v, err_msg=k)
+    # interrupted at global step 8, between two averages: resumes bit for bit
+    assert_resumes_exactly(full, lambda **kw: recipe(tmp_path / "b", **kw), small_airbench,
+                           stop_at=(2, 2))
     lines = []
     full.log = lines.append
     acc, _ = full.final_report()

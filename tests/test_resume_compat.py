@@ -4,12 +4,13 @@ tests/data/checkpoint_main_2785dea.npz was written by the code of commit 2785dea
 trainer in one file) with tests/data/write_checkpoint.py: a small CNN, SGD with
 Lookahead, stopped by --max-steps 11 at epoch 2, step 3 of 8.
 """
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
 from minitorch_cnn import nn
-from minitorch_cnn.training import Trainer, load_checkpoint
+from minitorch_cnn.training import TrainConfig, Trainer, load_checkpoint
 
 FIXTURE = Path(__file__).parent / "data" / "checkpoint_main_2785dea.npz"
 
@@ -39,6 +40,9 @@ def test_a_checkpoint_of_the_old_layout_resumes_with_all_its_state(tmp_path):
             np.testing.assert_array_equal(again[section][key], value, err_msg=key)
     for meta in (again["meta"], old["meta"]):
         del meta["config"]["out"], meta["config"]["max_steps"]
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    for name in set(again["meta"]["config"]) - set(old["meta"]["config"]):  # settings added
+        assert again["meta"]["config"].pop(name) == defaults[name], name    # since: defaults
     assert again["meta"] == old["meta"]
 
     trainer.fit()                                   # then it trains to the end of epoch 2

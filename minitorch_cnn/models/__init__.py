@@ -10,7 +10,7 @@ from collections import namedtuple
 
 from .blocks import (BasicBlock, Bottleneck, ResidualBlock, ShortcutA, conv1x1, conv3x3,
                      projection)
-from .fastnet import FastNet, airbench94, fastnet, fastnet_small, fastnet_whiten
+from .fastnet import FastNet, airbench94, airbench94_muon, fastnet, fastnet_small, fastnet_whiten
 from .cifar import CifarResNet, resnet8, resnet20, resnet32, resnet44, resnet56, resnet110
 from .resnet import ResNet, resnet18, resnet34, resnet50, resnet101, resnet152
 from .seed import ResNet50_layer4, resnet50_layer4, resnet50_layer4_paper
@@ -41,6 +41,8 @@ MODELS = {
                                 "FastNet with airbench's whitening stem, identity init, scaled logits"),
     "airbench94": ModelInfo(airbench94, _CIFAR,
                             "airbench94's net: fastnet_whiten, GELU, its BatchNorm, no fc bias"),
+    "airbench94_muon": ModelInfo(airbench94_muon, _CIFAR,
+                                 "airbench94_muon's net: airbench94 with logits / 256, head std 1"),
 }
 
 
@@ -59,4 +61,5 @@ __all__ = ["MODELS", "ModelInfo", "get_model",
            "conv1x1", "conv3x3", "projection", "ShortcutA", "BasicBlock", "Bottleneck",
            "ResNet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
            "CifarResNet", "resnet8", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
-           "FastNet", "fastnet", "fastnet_small", "fastnet_whiten", "airbench94"]
+           "FastNet", "fastnet", "fastnet_small", "fastnet_whiten", "airbench94",
+           "airbench94_muon"]

@@ -44,7 +44,11 @@ BatchNorm with eps 1e-12 and momentum 0.4 (airbench writes 0.6 in the other
 convention, the weight of the old running average: PyTorch's and ours is the
 weight of the new batch, 1 - 0.6), and ``fc`` without a bias. Its recipe
 (the whitening bias trained for 3 epochs only, lookahead, alternating flips,
-multi-view TTA) is ``--preset cifar10-fast``.
+multi-view TTA) is ``--preset cifar10-fast``. ``airbench94_muon`` is the network of
+``airbench94_muon.py``, trained with Muon (``--preset cifar10-muon``): the same, except
+that its head's weights are rescaled to standard deviation 1 and its logits divided by
+256 (the head's width) instead of 9, and the whitening bias starts where PyTorch's
+initialisation puts it, U(-1/sqrt(12), 1/sqrt(12)), instead of at 0.
 
 ===============  ============  ==========  ========================
 model            widths        parameters  multiply-adds (32x32)
@@ -53,6 +57,7 @@ fastnet          64, 256, 256  1,972,826   118,147,360
 fastnet_small    32, 128, 128  498,138     33,066,272
 fastnet_whiten   64, 256, 256  1,972,802   118,147,360
 airbench94       64, 256, 256  1,972,792   118,147,360
+airbench94_muon  64, 256, 256  1,972,792   118,147,360
 ===============  ============  ==========  ========================
 """
 import numpy as np
@@ -60,6 +65,7 @@ import numpy as np
 from .. import kernels
 from ..nn import (GELU, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Scale,
                   Sequential)
+from ..nn.init import default_rng, uniform_fan_in
 from ._init import kaiming_normal_conv_
 
 
@@ -229,3 +235,18 @@ def airbench94(num_classes=10, activation="gelu", **kw):
     0.4, and no ``fc`` bias (1,972,792 parameters). ``activation="relu"`` for the ablation."""
     return fastnet_whiten(num_classes, activation=activation, bn_eps=1e-12, bn_momentum=0.4,
                           fc_bias=False, **kw)
+
+
+def airbench94_muon(num_classes=10, activation="gelu", dtype=np.float32, rng=None, **kw):
+    """airbench94_muon's network: airbench94 with logits / 256 (the head's width), head
+    weights rescaled to standard deviation 1, and the whitening bias drawn as PyTorch
+    draws a bias (airbench94_muon does not zero it)."""
+    rng = default_rng(rng)
+    model = FastNet(num_classes, widths=(64, 256, 256), whiten=True, dirac=True,
+                    freeze_bn_weight=True, logit_scale=1 / 256, activation=activation,
+                    bn_eps=1e-12, bn_momentum=0.4, fc_bias=False, dtype=dtype, rng=rng, **kw)
+    w = model.fc.weight.data
+    w /= w.std(ddof=1)                                   # torch's std is the unbiased one
+    bias = model.stem[0].bias
+    bias.data[...] = uniform_fan_in(bias.data.shape, 3 * 2 * 2, rng, bias.data.dtype)
+    return model

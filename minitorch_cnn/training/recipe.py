@@ -101,7 +101,8 @@ def prepare_model(model, cfg, train_set, normalise):
     A model with an ``init_from_data(images)`` method (FastNet's whitening
     stem) gets the first 5,000 training images as a loader with ``normalise``
     (the evaluation transform) gives them; ``cfg.bn_bias_lr_scale`` becomes
-    the ``lr_scale`` of every BatchNorm bias.
+    the ``lr_scale`` of every BatchNorm bias (and of a whitening bias on its
+    own ``linear`` schedule).
     """
     if hasattr(model, "init_from_data"):
         first = D.DataLoader(train_set, min(5000, len(train_set)), transform=normalise)
@@ -109,6 +110,9 @@ def prepare_model(model, cfg, train_set, normalise):
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.bias.lr_scale = float(cfg.bn_bias_lr_scale)
+    whiten = whiten_bias(cfg, model)
+    if whiten is not None:            # linear: at the BatchNorm biases' rate, on its own line
+        whiten.lr_scale = float(cfg.bn_bias_lr_scale)
 
 
 def total_steps(cfg, steps_per_epoch):
@@ -125,8 +129,45 @@ def make_schedule(cfg, optimizer, steps_per_epoch):
                   anneal_strategy=cfg.anneal)
     elif cfg.schedule == "triangle":
         kw = dict(start=1 / cfg.div_factor, peak=cfg.pct_start, end=cfg.end_factor)
-    return optim.make_scheduler(cfg.schedule, optimizer, total_steps(cfg, steps_per_epoch),
-                                warmup_steps=cfg.warmup_steps, **kw)
+    schedule = optim.make_scheduler(cfg.schedule, optimizer, total_steps(cfg, steps_per_epoch),
+                                    warmup_steps=cfg.warmup_steps, **kw)
+    members = getattr(optimizer, "members", {})
+    if "whiten" in members:
+        return WhitenBiasSchedule(schedule, members["whiten"], optimizer.base_lrs["whiten"],
+                                  cfg.whiten_bias_epochs * steps_per_epoch)
+    return schedule
+
+
+class WhitenBiasSchedule:
+    """``schedule``, and beside it airbench94_muon's line for the whitening bias: its
+    optimizer's rate falls from ``base_lr`` at step 0 to 0 at step ``steps`` (then the bias
+    freezes, see ``start_epoch``), while the others follow ``schedule``. Its state is
+    ``schedule``'s: the bias's rate is a function of the step alone."""
+
+    def __init__(self, schedule, optimizer, base_lr, steps):
+        self.schedule, self.optimizer, self.base_lr, self.steps = (schedule, optimizer,
+                                                                   base_lr, steps)
+        self._apply()
+
+    def _apply(self):
+        self.optimizer.lr = self.base_lr * max(0.0, 1.0 - self.schedule.last_step / self.steps)
+
+    def step(self):
+        lr = self.schedule.step()
+        self._apply()
+        return lr
+
+    def state_dict(self):
+        return self.schedule.state_dict()
+
+    def load_state_dict(self, state_dict):
+        self.schedule.load_state_dict(state_dict)
+        self._apply()
+
+    def __getattr__(self, name):          # last_step, lr_at, ...: the main schedule's
+        if name == "schedule":
+            raise AttributeError(name)
+        return getattr(self.schedule, name)
 
 
 def start_epoch(model, cfg, epoch):
@@ -154,17 +195,48 @@ def channel_stats(images):
     x = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
     return tuple(x.mean(axis=0)), tuple(x.std(axis=0))
 
+def whiten_bias(cfg, model):
+    """The whitening stem's bias when it learns on its own ``linear`` schedule, else None."""
+    if cfg.whiten_bias_schedule != "linear" or not getattr(model, "whiten", False):
+        return None
+    if not cfg.whiten_bias_epochs:
+        raise ValueError("--whiten-bias-schedule linear needs --whiten-bias-epochs N > 0 "
+                         "(the epochs over which the bias's rate falls to 0)")
+    return model.stem[0].bias
+
+
 def make_optimizer(cfg, model, steps_per_epoch):
     """The optimizer of a config over ``model``'s parameters, wrapped in Lookahead when
-    ``cfg.lookahead`` (which needs the run's length)."""
-    params = model.parameters()
+    ``cfg.lookahead`` (which needs the run's length).
+
+    ``muon``: ``optim.Muon`` for the 4-D filters beside SGD for the rest
+    (``optim.muon_param_groups``), as one ``optim.Combined``; Muon's eps is airbench's
+    1e-7 divided by the batch size, because our loss is the batch's mean, not its sum.
+    A whitening bias on its own ``linear`` schedule gets an SGD of its own ("whiten").
+    """
+    whiten = whiten_bias(cfg, model)
+    params = [p for p in model.parameters() if p is not whiten]
+
+    def sgd(ps):
+        return optim.SGD(ps, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                         weight_decay=cfg.weight_decay)
     if cfg.optimizer == "sgd":
-        opt = optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                        weight_decay=cfg.weight_decay)
+        members = dict(sgd=sgd(params))
+    elif cfg.optimizer == "muon":
+        filters, _ = optim.muon_param_groups(model)
+        rest = [p for p in params if not any(p is f for f in filters)]
+        members = dict(sgd=sgd(rest), muon=optim.Muon(
+            filters, lr=cfg.muon_lr, momentum=cfg.muon_momentum, nesterov=cfg.nesterov,
+            eps=1e-7 / cfg.batch_size))
     elif cfg.optimizer == "adam":
-        opt = optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if whiten is not None:
+            raise ValueError("--whiten-bias-schedule linear needs --optimizer sgd or muon")
+        members = dict(adam=optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay))
     else:
-        raise ValueError(f"unknown optimizer {cfg.optimizer!r}: expected sgd or adam")
+        raise ValueError(f"unknown optimizer {cfg.optimizer!r}: expected sgd, adam or muon")
+    if whiten is not None:
+        members["whiten"] = sgd([whiten])
+    opt = optim.Combined(**members) if len(members) > 1 else next(iter(members.values()))
     if cfg.lookahead:
         opt = optim.Lookahead(opt, model, total_steps(cfg, steps_per_epoch),
                               start_step=cfg.lookahead_start * steps_per_epoch)

@@ -97,8 +97,14 @@ class TrainConfig:
                             "length)", gt=0, resume=True)
     batch_size: int = setting(64, "training images per step", ge=1)
     lr: float = setting(2e-3, "(peak) learning rate", ge=0)
-    optimizer: str = setting("adam", "the optimizer", choices=("sgd", "adam"))
+    optimizer: str = setting("adam", "the optimizer; muon: Muon for the 4-D convolution "
+                             "filters (--muon-lr, --muon-momentum), SGD for the rest "
+                             "(airbench94_muon)", choices=("sgd", "adam", "muon"))
     momentum: float = setting(0.9, "SGD momentum", ge=0)
+    muon_lr: float = setting(0.24, "--optimizer muon: Muon's (peak) learning rate; the "
+                             "schedule moves it with --lr", ge=0)
+    muon_momentum: float = setting(0.6, "--optimizer muon: Muon's momentum (Nesterov with "
+                                   "--nesterov)", ge=0)
     nesterov: bool = setting(True, "Nesterov momentum (SGD)")
     weight_decay: float = setting(0.0, "L2 weight decay", ge=0)
     schedule: str = setting("onecycle", "per-step learning-rate schedule",
@@ -136,6 +142,11 @@ class TrainConfig:
     whiten_bias_epochs: int = setting(0, "a whitening stem's bias learns in the first N "
                                       "epochs only, then freezes (airbench: 3; 0: always "
                                       "learns)", ge=0)
+    whiten_bias_schedule: str = setting("main", "a whitening stem bias's learning rate: main "
+                                        "(the schedule of the others; airbench94) or linear "
+                                        "(--lr x --bn-bias-lr-scale falling to 0 over "
+                                        "--whiten-bias-epochs; airbench94_muon)",
+                                        choices=("main", "linear"))
     lookahead: bool = setting(False, "airbench's lookahead: every 5 steps after epoch "
                               "--lookahead-start, move an average of the weights toward them "
                               "and restart from it (optim.Lookahead)")
