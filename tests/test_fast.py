@@ -35,14 +35,19 @@ def rel(a, b, floor=0.0, norm=np.inf):
     return float(np.linalg.norm(a - b, norm) / max(np.linalg.norm(b, norm), floor, 1e-300))
 
 
-def one_step(run, model, x, targets, state):
-    """Load ``state``, run forward, loss, backward; return every result and the new state."""
+def one_step(run, model, x, targets, state, order=None):
+    """Load ``state``, run forward, loss, backward; return every result and the new state.
+    ``order``: run the batch in this order (a permutation), results put back in the original
+    one: the same maths, other float rounding (BatchNorm's and the GEMMs' sums over it)."""
     model.load_state_dict(state)
+    order = np.arange(len(x)) if order is None else order
     criterion = nn.CrossEntropyLoss(label_smoothing=0.1)
-    logits = run(x)
-    loss = criterion(logits, targets)
+    logits = run(x[order])
+    loss = criterion(logits, targets[order])
     model.zero_grad()
     dx = run.backward(criterion.backward())
+    back = np.argsort(order)
+    logits, dx = logits[back], dx[back]
     grads = {k: p.grad.copy() for k, p in model.named_parameters() if p.requires_grad}
     return {"logits": logits, "loss": np.array(loss), "input": dx, **grads,
             **{k: v for k, v in model.state_dict().items() if v.dtype.kind == "f"}}
@@ -53,9 +58,13 @@ def errors_against(results, reference, floor_of_grads, norm=np.inf):
                    ("logits", "input") else 0.0, norm) for k, v in reference.items()}
 
 
+ORDERS = 4      # the plain float32 path's rounding spread: the batch in up to 4 orders
+
+
 def compare_paths(name, steps, batch=4, seed=0):
-    """Per step and mode: the float64 errors of fast against plain, and for float32 the
-    errors of fast and of plain against the float64 plain path."""
+    """Per step and mode: the float64 errors of fast against plain, for float32 the errors
+    of fast against the float64 plain path, and ``plain32(i)``: the errors of the plain
+    float32 path against it with the batch in its i-th order (0: as it is)."""
     rng = np.random.default_rng(seed)
     shape = SHAPES[name]
     m64 = models.get_model(name, rng=np.random.default_rng(1)).to(np.float64)
@@ -75,29 +84,52 @@ def compare_paths(name, steps, batch=4, seed=0):
         e64 = errors_against(one_step(fast64, m64, x, targets, state), plain, floor)
         x32 = x.astype(np.float32)
         e32_fast = errors_against(one_step(fast32, m32, x32, targets, state), plain, floor * 1e4, 2)
-        e32_plain = errors_against(one_step(m32, m32, x32, targets, state), plain, floor * 1e4, 2)
+
+        def plain32(i, x32=x32, targets=targets, state=state, plain=plain, floor=floor):
+            order = np.random.default_rng(i).permutation(batch) if i else None
+            return errors_against(one_step(m32, m32, x32, targets, state, order), plain,
+                                  floor * 1e4, 2)
+        yield mode, e64, e32_fast, plain32
         state = {k: v for k, v in m64.state_dict().items()}   # the plain step's statistics
         m64.load_state_dict(state)
-        yield mode, e64, e32_fast, e32_plain
+
+
+# float32: a few dozen roundings of a result of relative size 1 (eps32 = 2**-24 = 6e-8)
+F32_FLOOR = 64 * 2.0**-24
+# the compiled path's convolutions may round up to 4x as much as im2col + GEMM
+# (tests/test_fast_algorithms.py::F32_BOUND: 2x, 4x for dx of the dense small-map form)
+F32_ALGORITHM_FACTOR = 4.0
+
+
+def float32_bound(errors_of_plain):
+    """What float32 rounding alone does to one tensor: the largest error of the plain path
+    over the batch orders tried, times F32_ALGORITHM_FACTOR, and at least F32_FLOOR."""
+    return max(F32_ALGORITHM_FACTOR * max(errors_of_plain), F32_FLOOR)
 
 
 @pytest.mark.parametrize("name", list(models.MODELS))
 def test_compiled_model_equals_the_plain_model(name):
-    """float64: fast == plain to 1e-10 (max norm). float32: the fast path's error against the
-    float64 result is at most 1e-4 or, where float32 rounding alone moves a tensor further
-    (the seed model's 2x2 maps leave BatchNorm 16 values a channel at batch 4: its input
-    gradient in float32 is 1e-2 from float64's), at most twice the plain path's. In float32
-    the norm is the 2-norm: rounding flips the odd ReLU mask at a value within 1e-7 of zero,
-    a kink of the function, which moves that one gradient entry by O(1) on either path; the
-    input gradient, downstream of every such flip, is held to 1e-2 in float32 (measured up
-    to 6e-3 on the ImageNet and CIFAR ResNets; float64 shows there is no other cause)."""
-    for mode, e64, e32_fast, e32_plain in compare_paths(name, 1 if name in HEAVY else 2):
+    """float64: fast == plain to 1e-10 (max norm). float32 (no fitted constant; the bound
+    holds on any CPU's BLAS): each tensor of the fast path is as far from the float64
+    result as float32 rounding alone moves the plain path, measured in this test: at most
+    ``float32_bound`` of the plain float32 path's errors with the batch in its own order
+    and, while that is not enough, in up to ORDERS - 1 shuffled orders (the same maths,
+    other rounding). In float32 the norm is the 2-norm: rounding flips the odd ReLU mask at
+    a value within 1e-7 of zero, a kink of the function, which moves that one gradient
+    entry by O(1) on either path (the seed model's input gradient: 5e-5 to 2e-2 from
+    float64's over four orders of the same batch, on the plain path alone)."""
+    for mode, e64, e32_fast, plain32 in compare_paths(name, 1 if name in HEAVY else 2):
         where = "train" if mode else "eval"
         bad = {k: v for k, v in e64.items() if not v <= 1e-10}
         assert not bad, (name, where, "float64", bad)
-        bad = {k: (v, e32_plain[k]) for k, v in e32_fast.items()
-               if not v <= max(1e-2 if k == "input" else 1e-4, 2 * e32_plain[k])}
-        assert not bad, (name, where, "float32: (fast, plain) errors against float64", bad)
+        seen = []
+        for i in range(ORDERS):
+            seen.append(plain32(i))
+            bad = {k: (v, [e[k] for e in seen]) for k, v in e32_fast.items()
+                   if not v <= float32_bound([e[k] for e in seen])}
+            if not bad:
+                break
+        assert not bad, (name, where, "float32: fast's error, plain's in each order", bad)
 
 
 def adjacencies(model, shape):
