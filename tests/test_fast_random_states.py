@@ -113,28 +113,45 @@ def grad_atol(grads, *more):
                        + [0.0])
 
 
-def run_side_by_side(name, modes, unfreeze=False, batch=4, seed=0, fusions=None):
+def run_side_by_side(name, modes, unfreeze=False, batch=4, seed=0, fusions=None, update=True):
+    """Two copies, one plain and one compiled, train side by side for ``modes`` (True: a
+    train step); ``update=False``: one copy, reloaded before the compiled step, no optimizer
+    (the ImageNet ResNets: two copies of ResNet-152 with momentum buffers fill 4 GB)."""
     rng = np.random.default_rng(seed)
     plain = build(name, rng, unfreeze)
-    twin = copy.deepcopy(plain)
-    fast = minitorch_cnn.compile(twin) if fusions is None else \
-        minitorch_cnn.compile(twin, fusions=fusions)
+    twin = copy.deepcopy(plain) if update else plain
+    fast = minitorch_cnn.compile(twin, **({} if fusions is None else {"fusions": fusions}))
     opts = [optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-            for m in (plain, twin)]
+            for m in (plain, twin)] if update else []
     for i, training in enumerate(modes):
         where = f"{name} step {i} ({'train' if training else 'eval'})"
         plain.train(training)
         fast.train(training)
         x = rng.standard_normal((batch,) + SHAPES[name])
         g = rng.standard_normal((batch, plain.fc.out_features))      # the upstream gradient
+        before = None if update else buffers(plain)      # no update: only buffers change
         y0, dx0, g0 = step(plain, plain, x, g)
+        s0 = buffers(plain)
+        if before is not None:
+            twin.load_state_dict(before, strict=False)
         y1, dx1, g1 = step(fast, twin, x, g)
         compare(where, {"output": y1, "input": dx1, **g1},
                 {"output": y0, "input": dx0, **g0}, grad_atol(g0))
         for opt in opts:
             opt.step()
-        s0, s1 = plain.state_dict(), twin.state_dict()
-        compare(where + " after the update", s1, s0, 0.0)
+        if update:
+            s0 = plain.state_dict()
+        ours = twin.state_dict()
+        compare(where + " after the step", {k: ours[k] for k in s0}, s0, 0.0)
+
+
+def buffers(model):
+    """Copies of the model's buffers (running statistics, batch counts) by state_dict key."""
+    params = {k for k, _ in model.named_parameters()}
+    return {k: np.copy(v) for k, v in model.state_dict().items() if k not in params}
+
+
+IMAGENET = {n for n, info in models.MODELS.items() if info.input_shape[0] == 224}
 
 
 # the models that build frozen parameters (the whitening stem, BatchNorm weights) run twice
@@ -145,9 +162,10 @@ CASES = [pytest.param(n, False, id=n) for n in models.MODELS] + [
 @pytest.mark.parametrize("name,unfreeze", CASES)
 def test_compiled_equals_plain_from_a_random_state(name, unfreeze):
     """Two train steps and an eval step (one of each for the deepest models), each
-    followed by an SGD update of both copies; float64, relative 1e-10."""
+    followed by an SGD update of both copies (not for the ImageNet ResNets, for memory);
+    float64, relative 1e-10."""
     modes = [True, False] if name in HEAVY else [True, True, False]
-    run_side_by_side(name, modes, unfreeze)
+    run_side_by_side(name, modes, unfreeze, update=name not in IMAGENET)
 
 
 @pytest.mark.parametrize("fusions", [(), ("bn_relu",), ("conv_bias",)])
@@ -159,24 +177,24 @@ def test_compiled_equals_plain_from_a_random_state_with_fewer_fusions(fusions):
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("name", list(models.MODELS))
+@pytest.mark.parametrize("name", [n for n in models.MODELS if n not in ("resnet101", "resnet152")])
 def test_plain_and_compiled_equal_torch_from_a_random_state(torch, name):
     """PyTorch's twin (interop.to_torch_module) from the same random state, float64: a
     train step (output, input gradient, every learnable gradient, running statistics) and,
-    except for the deepest models, an eval step."""
+    except for the deepest models, an eval step. ResNet-101 and -152 are ResNet-50's
+    blocks, more of them: left out for time and memory."""
     from minitorch_cnn.interop import to_torch_module
     from test_layers_torch import from_torch, tensor
     rng = np.random.default_rng(3)
-    plain = build(name, rng)
-    twin = copy.deepcopy(plain)
-    fast = minitorch_cnn.compile(twin)
+    model = build(name, rng)
+    fast = minitorch_cnn.compile(model)
     for training in [True] if name in HEAVY else [True, False]:
         where = f"{name} ({'train' if training else 'eval'})"
-        plain.train(training)
-        fast.train(training)
-        oracle = to_torch_module(plain)
+        model.train(training)
+        oracle = to_torch_module(model)
+        start = buffers(model)
         x = rng.standard_normal((4,) + SHAPES[name])
-        g = rng.standard_normal((4, plain.fc.out_features))
+        g = rng.standard_normal((4, model.fc.out_features))
         xt = tensor(torch, x, requires_grad=True)
         yt = oracle(xt)
         yt.backward(torch.from_numpy(g))
@@ -184,7 +202,9 @@ def test_plain_and_compiled_equal_torch_from_a_random_state(torch, name):
                 **{k: p.grad.numpy() for k, p in oracle.named_parameters() if p.requires_grad}}
         stats = {k: v.numpy() for k, v in oracle.state_dict().items() if "running" in k}
         atol = grad_atol({k: v for k, v in want.items() if k not in ("output", "input")})
-        for path, run, model in (("plain", plain, plain), ("compiled", fast, twin)):
+        del oracle
+        for path, run in (("plain", model), ("compiled", fast)):
+            model.load_state_dict(start, strict=False)
             y, dx, grads = step(run, model, x, g)
             compare(f"{where}, {path} against PyTorch", {"output": y, "input": dx, **grads},
                     want, atol)
