@@ -31,7 +31,6 @@ import pytest
 
 import minitorch_cnn
 from minitorch_cnn import models, nn, optim
-from minitorch_cnn.fast import algorithms
 from minitorch_cnn.fast.conv import FastConv2d
 from minitorch_cnn.fast.im2col import Im2colGemm
 
@@ -45,7 +44,8 @@ TOL = 1e-10
 
 
 def random_state(model, rng):
-    """Give ``model`` a state as after loading a trained checkpoint (in place; frozen flags kept)."""
+    """Give ``model`` a state as after loading a trained checkpoint (in place; frozen flags
+    kept)."""
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
             c = m.num_features
