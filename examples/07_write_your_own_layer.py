@@ -375,24 +375,26 @@ assert fast.fusion_counts()["bn_relu"] == 1                         # bn2 + relu
 assert small.act1 not in fast.plan.fast and small.dropout not in fast.plan.fast
 
 # %% [markdown]
-# Train the model on the synthetic shapes twice from the same start, once on
-# the plain layers and once compiled, with the same dropout masks (each run
-# reseeds the generator). The two loss curves lie on top of each other: in
-# float32 they differ only by rounding, which training compounds step after
-# step, so the check compares the first 15 steps (the loss a few percent
-# apart after 150 steps is that drift, not a different model).
+# Train the model on the synthetic shapes from the same start, once on the
+# plain layers and once compiled, with the same batches and the same dropout
+# masks (each run reseeds the generator). In float64 the two paths are one
+# computation: their losses agree to the last digits, step after step, and we
+# assert it. In float32 they are not bit-for-bit the same sums (the compiled
+# path fuses and reorders, and BLAS kernels round differently on different
+# CPUs), so the curves drift apart by rounding that training amplifies; we
+# draw them side by side and assert nothing about them.
 
 # %%
 shapes = data.SyntheticShapes(n=100 if FAST else 1000, seed=0, size=16)
-images = shapes.images.astype(np.float32) / 255.0
+images = shapes.images.astype(np.float64) / 255.0
 images = (images - images.mean(axis=(0, 1, 2))) / images.std(axis=(0, 1, 2))
 labels = shapes.labels
 steps, batch = (15, 50) if FAST else (150, 50)
 start = SmallNet(rng=np.random.default_rng(6)).state_dict()
 
 
-def train(compiled):
-    model = SmallNet()
+def train(compiled, dtype):
+    model = SmallNet().to(dtype)
     model.load_state_dict(start)
     model.dropout.rng = np.random.default_rng(7)          # the same masks on both paths
     runner = mt.compile(model) if compiled else model
@@ -402,7 +404,7 @@ def train(compiled):
     losses = []
     for _ in range(steps):
         idx = order.choice(len(images), batch, replace=False)
-        loss = criterion(runner(images[idx]), labels[idx])
+        loss = criterion(runner(images[idx].astype(dtype)), labels[idx])
         model.zero_grad()
         runner.backward(criterion.backward())
         opt.step()
@@ -410,19 +412,20 @@ def train(compiled):
     return np.array(losses), model
 
 
-plain_losses, plain_model = train(compiled=False)
-fast_losses, fast_model = train(compiled=True)
-print(f"loss {plain_losses[0]:.3f} -> {plain_losses[-1]:.3f} (plain), "
-      f"{fast_losses[0]:.3f} -> {fast_losses[-1]:.3f} (compiled); "
-      f"largest difference {np.abs(plain_losses - fast_losses).max():.1e}")
-np.testing.assert_allclose(fast_losses[:15], plain_losses[:15], rtol=1e-3)
-if steps <= 15:
-    np.testing.assert_allclose(fast_model.act1.weight.data, plain_model.act1.weight.data,
-                               rtol=1e-3, atol=1e-5)
+runs = {(dtype, compiled): train(compiled, dtype)
+        for dtype in (np.float64, np.float32) for compiled in (False, True)}
+for dtype in (np.float64, np.float32):
+    (plain_losses, plain_model), (fast_losses, _) = runs[dtype, False], runs[dtype, True]
+    print(f"{np.dtype(dtype).name}: loss {plain_losses[0]:.3f} -> {plain_losses[-1]:.3f} (plain), "
+          f"{fast_losses[0]:.3f} -> {fast_losses[-1]:.3f} (compiled); "
+          f"largest difference {np.abs(plain_losses - fast_losses).max():.1e}")
+(plain64, plain_model), (fast64, fast_model) = runs[np.float64, False], runs[np.float64, True]
+np.testing.assert_allclose(fast64, plain64, rtol=1e-10)          # one truth, in float64
+np.testing.assert_allclose(fast_model.act1.weight.data, plain_model.act1.weight.data, rtol=1e-10)
 print("learned PReLU slopes:", np.round(plain_model.act1.weight.data, 3))
 
 # %%
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4))
 t = np.linspace(-3, 3, 601)
 for a, colour in ((0.25, "C0"), (-0.5, "C1")):
     demo = PReLU(init=a).to(np.float64)
@@ -430,10 +433,17 @@ for a, colour in ((0.25, "C0"), (-0.5, "C1")):
     ax1.plot(t, demo.backward(np.ones_like(t)), "--", color=colour, label=f"dy/dx, a = {a}")
 ax1.set(xlabel="x", title="PReLU: forward and backward")
 ax1.legend(fontsize=8)
-ax2.plot(plain_losses, "o-", ms=3, label="plain layers")
-ax2.plot(fast_losses, "x--", ms=4, label="minitorch_cnn.compile")
+ax2.plot(runs[np.float32, False][0], "o-", ms=3, label="plain layers, float32")
+ax2.plot(runs[np.float32, True][0], "x--", ms=4, label="minitorch_cnn.compile, float32")
+ax2.plot(plain64, ":", color="k", label="both paths, float64")
 ax2.set(xlabel="step", ylabel="training loss", title="SmallNet with PReLU and Dropout")
-ax2.legend()
+ax2.legend(fontsize=8)
+for dtype, marker in ((np.float32, "o-"), (np.float64, "x-")):
+    gap = np.abs(runs[dtype, True][0] - runs[dtype, False][0])
+    ax3.semilogy(np.maximum(gap, 1e-17), marker, ms=3, label=np.dtype(dtype).name)
+ax3.set(xlabel="step", ylabel="|compiled - plain| loss (0 drawn at 1e-17)",
+        title="The two paths: rounding only")
+ax3.legend(fontsize=8)
 fig.tight_layout()
 fig.savefig(OUT / "own_layer.png", dpi=100)
 plt.close(fig)
