@@ -1,9 +1,9 @@
 """What to fuse, found by tracing what the model's forward actually does.
 
-:func:`make_plan` runs ``summary``'s shape-only trace of the model's own
-forward (every container's real code; each leaf layer replaced by its shape
-rule), which records, for every leaf call and every residual addition,
-which earlier call produced its input. From that data flow:
+:func:`make_plan` runs ``minitorch_cnn.trace``, the shape-only trace of the
+model's own forward (every container's real code; each leaf layer replaced
+by its shape rule), which records, for every leaf call and every residual
+addition, which earlier call produced its input. From that data flow:
 
 * **BatchNorm2d + ReLU**: a ReLU whose input is the output of a BatchNorm2d
   that nothing else reads; the BatchNorm applies the ReLU in its own pass
@@ -23,6 +23,7 @@ the plan says why; every layer still runs its fast twin, which is exact.
 from collections import Counter, defaultdict
 
 from ..nn import BatchNorm2d, Conv2d, ReLU
+from ..trace import trace
 from .conv import FastConv2d
 from .layers import FastBatchNorm2d, FastReLU
 
@@ -35,7 +36,7 @@ class Plan:
 
     ``bn_relu`` and ``conv_bias`` list the fused pairs by module name,
     ``stem`` the name of the convolution that skips its input gradient (or
-    None), ``rows`` the traced summary rows, ``note`` why the trace failed.
+    None), ``rows`` the traced rows (minitorch_cnn.trace.Row), ``note`` why the trace failed.
     """
 
     def __init__(self, fast, bn_relu, conv_bias, stem, rows, note=""):
@@ -45,18 +46,16 @@ class Plan:
 
 def make_plan(model, sample_shape, fusions=FUSIONS, input_grad=True):
     """Trace ``model`` on one input of ``sample_shape`` (H, W, C) and decide the fusions."""
-    from ..summary import summary
     unknown = set(fusions) - set(FUSIONS)
     if unknown:
         raise ValueError(f"compile: unknown fusions {sorted(unknown)}; expected some of {FUSIONS}")
     modules = dict(model.named_modules())        # one {name: module} table per trace
     names = {id(m): name for name, m in modules.items()}
-    if not model._modules:                       # a single layer: summary names it by type
+    if not model._modules:                       # a single layer: the trace names it by type
         modules[type(model).__name__] = model
     rows, output_source, note = [], None, ""
     try:
-        traced = summary(model, sample_shape)
-        rows, output_source = traced.rows, traced.output_source
+        rows, output_source = trace(model, (1,) + tuple(sample_shape))
     except Exception as e:  # noqa: BLE001 -- any failure means: trust no data flow
         note = f"not traced ({type(e).__name__}: {e}); nothing fused"
     bn_relu, conv_bias, stem = _fusions(modules, rows, output_source, set(fusions),
