@@ -48,7 +48,9 @@ from bench_seed import _machine_busy, _proc_cpu  # noqa: E402  (stdlib-only help
 VARIANTS = ("before", "compile", "no-fusion", "plain")
 # on request (--variants): compile / no-fusion with every convolution keeping its im2col
 # matrix for backward (fast/algorithms.py rebuilds it for k x k convs with >= 128 outputs)
-EXTRA_VARIANTS = ("compile-keep", "no-fusion-keep")
+# and each fusion alone (issue 23's fusion decision), and the code of another checkout
+# (--main PATH, compiled as there: the same step on today's main, paired)
+EXTRA_VARIANTS = ("compile-keep", "no-fusion-keep", "only-bn_relu", "only-conv_bias", "main")
 MODELS = (("resnet50_layer4", 100, 32), ("fastnet_whiten", 512, 32))
 RESNET50 = ("resnet50", 8, 64)
 BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
@@ -60,6 +62,9 @@ def worker_main(args):
     sys.path.insert(0, args.root)
     import numpy as np
 
+    if args.memory:                                # numpy's allocations, from the start
+        import tracemalloc
+        tracemalloc.start()
     import minitorch_cnn
     from minitorch_cnn import models, nn, optim
     rng = np.random.default_rng(0)
@@ -78,6 +83,8 @@ def worker_main(args):
     else:
         from minitorch_cnn.fast import FUSIONS
         fusions = () if args.variant.startswith("no-fusion") else FUSIONS
+        if args.variant.startswith("only-"):
+            fusions = (args.variant[len("only-"):],)
         net = minitorch_cnn.compile(model, input_grad=False, fusions=fusions)
     model.train()
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
@@ -98,6 +105,11 @@ def worker_main(args):
                 for alg in getattr(twin, "algorithms", {}).values():
                     if isinstance(alg, Im2colGemm) and alg.recompute:
                         alg.recompute, alg.name = False, "im2col+gemm (kept for backward)"
+    if args.memory:                                # peak of one step, everything live included
+        tracemalloc.reset_peak()
+        train_step()
+        sys.stdout.write(json.dumps(dict(peak=tracemalloc.get_traced_memory()[1])) + "\n")
+        return None
     ready = dict(kind=repr(net) if net is not model else type(model).__name__,
                  code=args.root, fusions=net.fusion_counts() if net is not model else None)
     sys.stdout.write(json.dumps(ready) + "\n")
@@ -131,10 +143,10 @@ def coverage_main(args):
 
 
 class Worker:
-    def __init__(self, root, model, batch, size, variant, warmup, env):
+    def __init__(self, root, model, batch, size, variant, warmup, env, memory=False):
         cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--root", root,
                "--model", model, "--batch", str(batch), "--size", str(size),
-               "--variant", variant, "--warmup", str(warmup)]
+               "--variant", variant, "--warmup", str(warmup)] + (["--memory"] if memory else [])
         self.variant = variant
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, env=env, cwd=root)
@@ -242,6 +254,16 @@ def compare(title, variants, roots, model, batch, size, args, env, gemm, log):
         print(f"{v:10s} {mw * 1e3:9.1f} {mc * 1e3:9.1f} {mc / mw:8.2f} {batch / mw:7.0f} "
               f"{res[v]['ratio']:9.3f} wall {cpu_ratio:5.3f} cpu  "
               + " ".join(f"{x:.2f}" for x in per_round))
+    if args.memory:
+        for v in variants:
+            w = Worker(roots[v], model, batch, size, v, args.warmup, env, memory=True)
+            res[v]["peak"] = w.wait_ready()["peak"]
+            w.close()
+        ref_peak = res[ref]["peak"]
+        print("peak numpy memory of one step (tracemalloc; parameters, optimizer state and "
+              "workspaces included): " + ", ".join(
+                  f"{v} {res[v]['peak'] / 2**20:.0f} MiB ({res[v]['peak'] / ref_peak:.3f})"
+                  for v in variants))
     print(f"other processes used {statistics.median([o for o in others if o is not None] or [0]):.2f}"
           f" cores (median over measurements; max "
           f"{max([o for o in others if o is not None] or [0]):.2f})")
@@ -260,6 +282,11 @@ def main():
     ap.add_argument("--skip", default="", help="comma list of parts to skip: seed,fastnet,"
                                                "resnet50,coverage")
     ap.add_argument("--json", help="also write the raw medians here")
+    ap.add_argument("--main", default="/work/main",
+                    help="the checkout the variant 'main' runs (compiled, as the trainer)")
+    ap.add_argument("--memory", action="store_true",
+                    help="also the peak numpy memory of one step per variant (tracemalloc, "
+                         "in a separate process per variant)")
     # worker options
     ap.add_argument("--worker", action="store_true")
     ap.add_argument("--coverage", action="store_true")
@@ -283,7 +310,9 @@ def main():
     args.rounds_of = {"resnet50_layer4": args.rounds, "resnet50": args.rounds,
                       "fastnet_whiten": 2 if args.quick else args.rounds}
     before = os.path.abspath(args.before)
-    if not os.path.isfile(os.path.join(before, "minitorch_cnn", "training", "trainer.py")):
+    variants = tuple(args.variants.split(","))
+    if "before" in variants and not os.path.isfile(
+            os.path.join(before, "minitorch_cnn", "training", "trainer.py")):
         sys.exit(f"--before {before}: not a minitorch_cnn checkout (git worktree add ... 3660c3a)")
     rev = subprocess.run(["git", "-C", before, "rev-parse", "--short", "HEAD"],
                          capture_output=True, text=True).stdout.strip()
@@ -298,13 +327,13 @@ def main():
     print(f"machine  {cpu_info()} | {os.cpu_count()} logical CPUs | "
           f"{platform.system()} {platform.release()} | Python {platform.python_version()}")
     print("env      " + "  ".join(f"{k}={os.environ.get(k, '(unset)')}" for k in BLAS_VARS))
-    print(f"code     new: {ROOT} at {here_rev}; before: {before} at {rev}")
+    roots = dict({v: ROOT for v in VARIANTS + EXTRA_VARIANTS}, before=before,
+                 main=os.path.abspath(args.main))
+    print(f"code     new: {ROOT} at {here_rev}; before: {before} at {rev}; main: {roots['main']}")
     print(f"step     forward, CrossEntropyLoss, backward, SGD(lr 0.01, momentum 0.9, nesterov, "
           f"weight decay 5e-4), zero_grad; warm-up {args.warmup} steps per worker")
     print(f"load     {load0} at start (1, 5, 15 min averages; {os.cpu_count()} cores)")
     gemm, others = [sgemm_gflops()], []
-    roots = dict({v: ROOT for v in VARIANTS + EXTRA_VARIANTS}, before=before)
-    variants = tuple(args.variants.split(","))
     unknown = set(variants) - set(roots)
     if unknown:
         sys.exit(f"--variants: unknown {sorted(unknown)}; expected some of {sorted(roots)}")
