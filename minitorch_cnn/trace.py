@@ -245,7 +245,8 @@ def trace(model, shape, *, exact=False, rules=RULES):
     tracer = _Tracer(exact, rules)
     modules = list(model.named_modules())
     saved_training = [(m, m.training) for _, m in modules]
-    saved_cache = [(m, m.__dict__["_cache"]) for _, m in modules if "_cache" in m.__dict__]
+    saved = [(m, k, m.__dict__[k]) for _, m in modules for k in ("_cache", "forward")
+             if k in m.__dict__]                  # a forward patched onto an instance stays
     buffers = {k: np.array(v, copy=True) for k, v in model.named_buffers()}
     try:
         model.eval()  # no running-statistics updates, no batch-size constraint
@@ -257,8 +258,8 @@ def trace(model, shape, *, exact=False, rules=RULES):
     finally:
         for _, m in modules:
             m.__dict__.pop("forward", None)
-        for m, cache in saved_cache:
-            object.__setattr__(m, "_cache", cache)
+        for m, k, value in saved:
+            object.__setattr__(m, k, value)
         for m, flag in saved_training:
             object.__setattr__(m, "training", flag)
         model.load_state_dict(buffers, strict=False)
