@@ -17,6 +17,8 @@ Trainer.train_step) for four variants:
   no-fusion  minitorch_cnn.compile(model, input_grad=False, fusions=())
   plain      the plain teaching layers (``train --no-compile``)
 
+(``--variants ...,main --main PATH``: compile on another checkout, e.g. today's main;
+``--memory``: also the peak numpy memory of one step per variant, by tracemalloc)
 and ResNet-50 (ImageNet, batch 8 at 64x64) compiled against plain, and the
 fusion coverage (fusion_counts()) of every model in models.MODELS.
 
@@ -48,9 +50,8 @@ from bench_seed import _machine_busy, _proc_cpu  # noqa: E402  (stdlib-only help
 VARIANTS = ("before", "compile", "no-fusion", "plain")
 # on request (--variants): compile / no-fusion with every convolution keeping its im2col
 # matrix for backward (fast/algorithms.py rebuilds it for k x k convs with >= 128 outputs)
-# and each fusion alone (issue 23's fusion decision), and the code of another checkout
-# (--main PATH, compiled as there: the same step on today's main, paired)
-EXTRA_VARIANTS = ("compile-keep", "no-fusion-keep", "only-bn_relu", "only-conv_bias", "main")
+# and the code of another checkout (--main PATH, compiled as there: the same step, paired)
+EXTRA_VARIANTS = ("compile-keep", "no-fusion-keep", "main")
 MODELS = (("resnet50_layer4", 100, 32), ("fastnet_whiten", 512, 32))
 RESNET50 = ("resnet50", 8, 64)
 BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
@@ -83,8 +84,6 @@ def worker_main(args):
     else:
         from minitorch_cnn.fast import FUSIONS
         fusions = () if args.variant.startswith("no-fusion") else FUSIONS
-        if args.variant.startswith("only-"):
-            fusions = (args.variant[len("only-"):],)
         net = minitorch_cnn.compile(model, input_grad=False, fusions=fusions)
     model.train()
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
@@ -355,12 +354,12 @@ def main():
         if out.returncode:
             raise RuntimeError(out.stderr)
         print(f"{'model':24s} {'input':>12s} {'Conv2d':>6s} {'biased':>6s} {'BN':>4s} {'ReLU':>4s} "
-              f"{'bn_relu':>7s} {'conv_bias':>9s} {'stem dX skipped':>15s}")
+              f"{'bn_relu':>7s} {'stem dX skipped':>15s}")
         for line in out.stdout.splitlines():
             r = json.loads(line)
             print(f"{r['model']:24s} {'x'.join(map(str, r['shape'])):>12s} {r['conv']:6d} "
                   f"{r['biased_conv']:6d} {r['bn']:4d} {r['relu']:4d} {r['bn_relu']:7d} "
-                  f"{r['conv_bias']:9d} {r['stem_input_grad_skipped']:15d}")
+                  f"{r['stem_input_grad_skipped']:15d}")
         print("(ReLU = ReLU modules; one module may be called more than once, e.g. in a "
               "Bottleneck; bn_relu counts the BatchNorm2d->ReLU calls fused)")
     print(f"\nnumpy float32 GEMM 400x1024x1024: {statistics.median(gemm):.0f} GFLOP/s median "

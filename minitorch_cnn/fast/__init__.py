@@ -217,10 +217,9 @@ class CompiledModel:
                 for name, twin in twins.items() if twin is not None}
 
     def fusion_counts(self):
-        """{"bn_relu": n, "conv_bias": n, "stem_input_grad_skipped": 0/1}."""
+        """{"bn_relu": n, "stem_input_grad_skipped": 0/1}."""
         p = self.plan
-        return {"bn_relu": len(p.bn_relu), "conv_bias": len(p.conv_bias),
-                "stem_input_grad_skipped": int(p.stem is not None)}
+        return {"bn_relu": len(p.bn_relu), "stem_input_grad_skipped": int(p.stem is not None)}
 
     def __repr__(self):
         head = f"CompiledModel({type(self.model).__name__}"
@@ -231,8 +230,7 @@ class CompiledModel:
         for twin in p.fast.values():
             for a in getattr(twin, "algorithms", {}).values():
                 algs[a.name] = algs.get(a.name, 0) + 1
-        parts = [f"{len(p.bn_relu)} BatchNorm2d+ReLU fused",
-                 f"{len(p.conv_bias)} Conv2d biases folded into BatchNorm2d"]
+        parts = [f"{len(p.bn_relu)} BatchNorm2d+ReLU fused"]
         if p.stem:
             parts.append(f"{p.stem}: no input gradient")
         if algs:
