@@ -42,7 +42,7 @@ class FastBatchNorm2d:
 
     def backward(self, grad_out):
         c = check_grad(self, grad_out)
-        dx, dgamma, dbeta, _ = kernels.batchnorm_backward(
+        dx, dgamma, dbeta = kernels.batchnorm_backward(
             grad_out, c.x, c.mean, c.inv_std, c.scale, c.shift, self.relu, c.training)
         self.bn.bias.grad += dbeta
         self.bn.weight.grad += dgamma
