@@ -138,32 +138,27 @@ def test_a_model_edited_between_forward_and_backward_is_refused():
 
 
 # ------------------------------------------------------------------------ mixed pairs
-def test_the_models_own_backward_after_a_compiled_forward_is_refused_before_any_gradient():
+@pytest.mark.parametrize("forward_on,backward_on,says", [
+    ("fast", "model", "ran on the fast path.*call that runner's backward"),
+    ("model", "fast", "'conv1' ran a forward after this runner's"),
+])
+def test_a_backward_of_the_other_paths_forward_is_refused_before_any_gradient(
+        forward_on, backward_on, says):
     model = resnet8()
-    fast = minitorch_cnn.compile(model)
     x, g = batch(), np.random.default_rng(2).standard_normal((3, 10))
-    model(batch(seed=5))                 # an older plain forward: its caches must not be used
-    fast(x)
+    _, dx0, grads0 = fresh_plain(model, x, g)
+    paths = {"fast": minitorch_cnn.compile(model), "model": model}
+    paths[backward_on](batch(seed=5))    # an older forward there: its caches must not be used
+    paths[forward_on](x)
     model.zero_grad()
-    with pytest.raises(RuntimeError, match="ran on the fast path.*call that runner's backward"):
-        model.backward(g)
+    with pytest.raises(RuntimeError, match=says):
+        paths[backward_on].backward(g)
     assert not any(p.grad.any() for p in model.parameters())
-    assert_same_step(fast, model, x, g)  # the compiled pair still works
-
-
-def test_the_runners_backward_after_a_plain_forward_is_refused():
-    model = resnet8()
-    fast = minitorch_cnn.compile(model)
-    x, g = batch(), np.random.default_rng(2).standard_normal((3, 10))
-    fast(batch(seed=5))                  # an older compiled forward: its caches must not be used
-    model(x)
-    model.zero_grad()
-    with pytest.raises(RuntimeError, match="'conv1' ran a forward after this runner's"):
-        fast.backward(g)
-    assert not any(p.grad.any() for p in model.parameters())
-    model.backward(g)                    # the plain pair still works
-    with pytest.raises(RuntimeError, match="no forward of this runner"):
-        fast.backward(g)
+    np.testing.assert_allclose(paths[forward_on].backward(g), dx0, rtol=1e-9)   # its own works
+    for k, p in model.named_parameters():
+        np.testing.assert_allclose(p.grad, grads0[k], rtol=1e-8, atol=1e-11, err_msg=k)
+    with pytest.raises(RuntimeError, match="no forward of this runner|called before forward"):
+        paths["fast"].backward(g)
 
 
 def test_two_runners_on_one_model_each_refuse_the_others_forward():
