@@ -310,3 +310,16 @@ def test_an_exception_mid_call_leaves_the_model_as_it_was():
     model[3].fail = False
     assert_same_step(fast, model, x, g)
     assert fast.replans == 0
+
+
+def test_summary_of_a_runner_takes_the_runners_notes_and_leaves_its_plan_alone():
+    model = resnet8()
+    fast = minitorch_cnn.compile(model)
+    x, g = batch(), np.random.default_rng(2).standard_normal((3, 10))
+    _, dx0, _ = fresh_plain(model, x, g)
+    fast(x)
+    plan = fast.plan
+    table = minitorch_cnn.summary(fast, (32, 32, 3)).table()      # another shape, mid-step
+    assert "Fast path" in table and "done by the BatchNorm2d before it" in table
+    assert fast.plan is plan and fast.replans == 0
+    np.testing.assert_allclose(fast.backward(g), dx0, rtol=1e-9)
