@@ -226,7 +226,7 @@ def compare(title, variants, roots, model, batch, size, args, env, gemm, log):
     for r in range(args.rounds_of[model]):
         k = r % len(workers)
         order = workers[k:] + workers[:k]
-        if r % 2:
+        if (r // len(workers)) % 2:            # (r % 2 undid the rotation for two variants)
             order = order[::-1]
         for w in order:
             out, busy = w.steps(args.steps[model])
