@@ -18,6 +18,9 @@ Trainer.train_step) for four variants:
   no-fusion  minitorch_cnn.compile(model, input_grad=False, fusions=())
   plain      the plain teaching layers (``train --no-compile``)
 
+(``--variants ...,other --other PATH``: compile on another checkout, e.g. the main
+branch, for a paired step time against it; ``--memory``: also the peak numpy memory of one
+step per variant, by tracemalloc, each in a process of its own)
 and ResNet-50 (ImageNet, batch 8 at 64x64) compiled against plain, and the
 fusion coverage (fusion_counts()) of every model in models.MODELS.
 
@@ -44,8 +47,9 @@ from harness import Worker, header, load, round_order, serve, sgemm_gflops  # no
 
 VARIANTS = ("before", "compile", "no-fusion", "plain")
 # on request (--variants): compile / no-fusion with every convolution keeping its im2col
-# matrix for backward (fast/algorithms.py rebuilds it for k x k convs with >= 128 outputs)
-EXTRA_VARIANTS = ("compile-keep", "no-fusion-keep")
+# matrix for backward (fast/algorithms.py rebuilds it for k x k convs with >= 128 outputs),
+# and the code of another checkout (--other PATH, compiled as there: the same step, paired)
+EXTRA_VARIANTS = ("compile-keep", "no-fusion-keep", "other")
 MODELS = (("resnet50_layer4", 100, 32), ("fastnet_whiten", 512, 32))
 RESNET50 = ("resnet50", 8, 64)
 SMOKE = (("resnet50_layer4", 2, 32), ("fastnet_whiten", 2, 32)), ("resnet50", 2, 32)
@@ -59,6 +63,9 @@ class StepSide:
         sys.path.insert(0, args.root)
         import numpy as np
 
+        if args.memory:                                # numpy's allocations, from the start
+            import tracemalloc
+            tracemalloc.start()
         import minitorch_cnn
         from minitorch_cnn import models, nn, optim
         rng = np.random.default_rng(0)
@@ -106,6 +113,13 @@ class StepSide:
     def ready(self, rng):
         return self.ready_info
 
+    def peak(self, rng):
+        """Peak numpy memory (bytes) of one step, everything live included (--memory)."""
+        import tracemalloc
+        tracemalloc.reset_peak()
+        self.train_step()
+        return tracemalloc.get_traced_memory()[1]
+
     def steps(self, rng, n):
         """[(wall, cpu)] of n training steps."""
         out = []
@@ -134,13 +148,18 @@ def coverage_main(args):
 
 
 # ================================================================== parent
+def workers_for(variants, roots, model, batch, size, args, env, memory=False):
+    return [Worker(__file__, ["--root", roots[v], "--model", model, "--batch", str(batch),
+                              "--size", str(size), "--variant", v, "--warmup", str(args.warmup)]
+                   + (["--memory"] if memory else []), v, env=env, cwd=roots[v])
+            for v in variants]
+
+
 def compare(title, variants, roots, model, batch, size, args, env, gemm, log):
     """Interleaved rounds over `variants` of one model; prints and returns the medians."""
     print(f"\n## {title}: {model}, batch {batch}, {size}x{size}, "
           f"{args.rounds_of[model]} rounds x {args.steps[model]} steps per variant")
-    workers = [Worker(__file__, ["--root", roots[v], "--model", model, "--batch", str(batch),
-                                 "--size", str(size), "--variant", v, "--warmup",
-                                 str(args.warmup)], v, env=env, cwd=roots[v]) for v in variants]
+    workers = workers_for(variants, roots, model, batch, size, args, env)
     for w in workers:
         print(f"  {w.name:10s} {w.ask(op='ready')['kind']}")
     wall = {v: [] for v in variants}
@@ -171,6 +190,15 @@ def compare(title, variants, roots, model, batch, size, args, env, gemm, log):
         print(f"{v:10s} {mw * 1e3:9.1f} {mc * 1e3:9.1f} {mc / mw:8.2f} {batch / mw:7.0f} "
               f"{res[v]['ratio']:9.3f} wall {cpu_ratio:5.3f} cpu  "
               + " ".join(f"{x:.2f}" for x in per_round))
+    if args.memory:                                # one process per variant, one at a time
+        for w in workers_for(variants, roots, model, batch, size, args, env, memory=True):
+            w.ask(op="ready")
+            res[w.name]["peak"] = w.ask(op="peak")
+            w.close()
+        print("peak numpy memory of one step (tracemalloc; parameters, optimizer state and "
+              "workspaces included): " + ", ".join(
+                  f"{v} {res[v]['peak'] / 2**20:.0f} MiB ({res[v]['peak'] / res[ref]['peak']:.3f})"
+                  for v in variants))
     print(f"other processes used {statistics.median([o for o in others if o is not None] or [0]):.2f}"
           f" cores (median over measurements; max "
           f"{max([o for o in others if o is not None] or [0]):.2f})")
@@ -192,6 +220,11 @@ def main():
     ap.add_argument("--skip", default="", help="comma list of parts to skip: seed,fastnet,"
                                                "resnet50,coverage")
     ap.add_argument("--json", help="also write the raw medians here")
+    ap.add_argument("--other", help="the checkout the variant 'other' runs (compiled, as its "
+                                    "trainer does), e.g. a worktree of the main branch")
+    ap.add_argument("--memory", action="store_true",
+                    help="also the peak numpy memory of one step per variant (tracemalloc, "
+                         "in a separate process per variant)")
     # worker options
     ap.add_argument("--worker", action="store_true")
     ap.add_argument("--coverage", action="store_true")
@@ -223,6 +256,9 @@ def main():
     if "before" in variants and not os.path.isfile(
             os.path.join(before, "minitorch_cnn", "training", "trainer.py")):
         sys.exit(f"--before {before}: not a minitorch_cnn checkout (git worktree add ... 3660c3a)")
+    if "other" in variants and not (args.other and os.path.isdir(
+            os.path.join(args.other, "minitorch_cnn"))):
+        sys.exit(f"--variants other needs --other PATH, a minitorch_cnn checkout; got {args.other}")
     rev = subprocess.run(["git", "-C", before, "rev-parse", "--short", "HEAD"],
                          capture_output=True, text=True).stdout.strip() or "(none)"
     here_rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
@@ -236,7 +272,8 @@ def main():
            f"decay 5e-4), zero_grad; warm-up {args.warmup} steps per worker")
     print(f"code     new: {ROOT} at {here_rev}; before: {before} at {rev}")
     gemm, others = [sgemm_gflops()], []
-    roots = dict({v: ROOT for v in VARIANTS + EXTRA_VARIANTS}, before=before)
+    roots = dict({v: ROOT for v in VARIANTS + EXTRA_VARIANTS}, before=before,
+                 other=os.path.abspath(args.other or ROOT))
     unknown = set(variants) - set(roots)
     if unknown:
         sys.exit(f"--variants: unknown {sorted(unknown)}; expected some of {sorted(roots)}")
@@ -258,12 +295,12 @@ def main():
         if out.returncode:
             raise RuntimeError(out.stderr)
         print(f"{'model':24s} {'input':>12s} {'Conv2d':>6s} {'biased':>6s} {'BN':>4s} {'ReLU':>4s} "
-              f"{'bn_relu':>7s} {'conv_bias':>9s} {'stem dX skipped':>15s}")
+              f"{'bn_relu':>7s} {'stem dX skipped':>15s}")
         for line in out.stdout.splitlines():
             r = json.loads(line)
             print(f"{r['model']:24s} {'x'.join(map(str, r['shape'])):>12s} {r['conv']:6d} "
                   f"{r['biased_conv']:6d} {r['bn']:4d} {r['relu']:4d} {r['bn_relu']:7d} "
-                  f"{r['conv_bias']:9d} {r['stem_input_grad_skipped']:15d}")
+                  f"{r['stem_input_grad_skipped']:15d}")
         print("(ReLU = ReLU modules; one module may be called more than once, e.g. in a "
               "Bottleneck; bn_relu counts the BatchNorm2d->ReLU calls fused)")
     print(f"\nnumpy float32 GEMM 400x1024x1024: {statistics.median(gemm):.0f} GFLOP/s median "

@@ -115,10 +115,11 @@ def chunk_medians(xs, n):
 
 
 def round_order(sides, r):
-    """The order of the sides in round ``r``: rotated by r, reversed in odd rounds."""
+    """The order of the sides in round ``r``: rotated by r, and reversed every other cycle
+    of rotations (reversing odd rounds would undo the rotation for two sides)."""
     k = r % len(sides)
     order = list(sides[k:]) + list(sides[:k])
-    return order[::-1] if r % 2 else order
+    return order[::-1] if (r // len(sides)) % 2 else order
 
 
 def paired_ratio(a_rounds, b_rounds):

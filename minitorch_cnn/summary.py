@@ -23,131 +23,14 @@ Counting convention (the paper's Table 1 "FLOPs", which are multiply-adds):
 rules do not know are always run for real. The model's training flags,
 running statistics and cached activations are restored afterwards.
 """
-from dataclasses import dataclass
-
 import numpy as np
 
-from .nn import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Flatten, Identity, Linear,
-                 MaxPool2d, Module, ReLU)
 from .models.blocks import ShortcutA
-from .nn.module import Sequential
+from .nn import Module
+from .trace import RULES as LAYER_RULES
+from .trace import Row, trace
 
 __all__ = ["summary", "Summary", "Row"]
-
-
-@dataclass
-class Row:
-    """One line of the table: a leaf layer, or a residual addition (``type == "add"``).
-
-    ``inputs`` is the data flow: the indices (in ``Summary.rows``) of the rows
-    whose outputs this row read, -1 for the model's input, None for a constant.
-    ``fast`` says what the compiled fast path does there (see minitorch_cnn.fast).
-    """
-    name: str
-    type: str
-    output_shape: tuple
-    params: int
-    macs: int
-    elementwise: int
-    inputs: tuple = ()
-    fast: str = ""
-
-
-class _Shape:
-    """A stand-in activation: a shape and a dtype, no data. Supports ``a + b`` (residual adds)."""
-
-    __array_ufunc__ = None  # keep numpy from treating it as an object scalar
-
-    def __init__(self, shape, dtype, tracer, source=-1):
-        self.shape, self.dtype, self._tracer = tuple(int(s) for s in shape), np.dtype(dtype), tracer
-        self.source = source   # the row that produced it (-1: the model's input)
-
-    @property
-    def ndim(self):
-        return len(self.shape)
-
-    @property
-    def size(self):
-        return int(np.prod(self.shape))
-
-    def __add__(self, other):
-        shape = np.broadcast_shapes(self.shape, np.shape(other) if not isinstance(other, _Shape)
-                                    else other.shape)
-        source = self._tracer.record_add(shape, (self, other))
-        return _Shape(shape, self.dtype, self._tracer, source)
-
-    __radd__ = __add__
-
-    def __repr__(self):
-        return f"_Shape{self.shape}"
-
-
-class _Tracked(np.ndarray):
-    """A real activation passed between layers in ``exact`` mode; ``a + b`` is recorded.
-
-    Leaf layers receive plain arrays (so the additions inside them are not
-    recorded); only the additions written in container code are.
-    """
-
-    def __add__(self, other):
-        out = np.add(np.asarray(self), np.asarray(other))
-        return self._tracer.track(out, self._tracer.record_add(out.shape, (self, other)))
-
-    __radd__ = __add__
-
-
-# ------------------------------------------------------------------ shape rules
-def _window(size, k, s, p):
-    return (size + 2 * p - k) // s + 1
-
-
-def _conv_rule(m, shape):
-    if len(shape) != 4 or shape[-1] != m.in_channels:
-        hint = " (NHWC expected: give the input as (H, W, C))" \
-            if len(shape) == 4 and shape[1] == m.in_channels else ""
-        raise ValueError(f"Conv2d: expected an (N, H, W, {m.in_channels}) input, got {shape}{hint}")
-    n, h, w, c = shape
-    (kh, kw), (sh, sw), (ph, pw) = m.kernel_size, m.stride, m.padding
-    oh, ow = _window(h, kh, sh, ph), _window(w, kw, sw, pw)
-    if oh < 1 or ow < 1:
-        raise ValueError(f"Conv2d: kernel {m.kernel_size} does not fit the padded input {shape}")
-    out = (n, oh, ow, m.out_channels)
-    return out, n * oh * ow * m.out_channels * c * kh * kw, 0
-
-
-def _linear_rule(m, shape):
-    if len(shape) != 2 or shape[1] != m.in_features:
-        raise ValueError(f"Linear: expected an (N, {m.in_features}) input, got {shape}")
-    return (shape[0], m.out_features), shape[0] * m.in_features * m.out_features, 0
-
-
-def _pool_rule(m, shape):
-    n, h, w, c = shape
-    (kh, kw), (sh, sw), (ph, pw) = m.kernel_size, m.stride, m.padding
-    oh, ow = _window(h, kh, sh, ph), _window(w, kw, sw, pw)
-    if oh < 1 or ow < 1:
-        raise ValueError(f"{type(m).__name__}: kernel {m.kernel_size} does not fit the input {shape}")
-    out = (n, oh, ow, c)
-    return out, 0, int(np.prod(out)) * kh * kw
-
-
-def _adaptive_rule(m, shape):
-    n, h, w, c = shape
-    out = (n, *m.output_size, c)
-    return out, 0, n * h * w * c
-
-
-def _same_rule(m, shape):
-    return tuple(shape), 0, int(np.prod(shape))
-
-
-def _flatten_rule(m, shape):
-    out = tuple(shape) if len(shape) == 2 else (shape[0], int(np.prod(shape[1:])))
-    return out, 0, 0
-
-
-def _identity_rule(m, shape):
-    return tuple(shape), 0, 0
 
 
 def _shortcut_a_rule(m, shape):
@@ -158,99 +41,8 @@ def _shortcut_a_rule(m, shape):
     return (n, -(-h // s), -(-w // s), m.out_channels), 0, 0
 
 
-RULES = {
-    Conv2d: _conv_rule,
-    Linear: _linear_rule,
-    MaxPool2d: _pool_rule,
-    AvgPool2d: _pool_rule,
-    AdaptiveAvgPool2d: _adaptive_rule,
-    BatchNorm2d: _same_rule,
-    ReLU: _same_rule,
-    Flatten: _flatten_rule,
-    Identity: _identity_rule,
-    ShortcutA: _shortcut_a_rule,
-}
-"""Leaf layer type -> rule(module, input_shape) -> (output_shape, MACs, elementwise ops).
-Other leaf types are run for real on zeros (their MACs are then unknown and counted as 0)."""
-
-
-def _rule_for(module):
-    for cls in type(module).__mro__:
-        if cls in RULES:
-            return RULES[cls]
-    return None
-
-
-# ----------------------------------------------------------------------- tracer
-class _Tracer:
-    def __init__(self, exact):
-        self.exact = exact
-        self.rows = []
-        self.stack = []   # names of the modules whose forward is running
-
-    def track(self, array, source=-1):
-        out = np.asarray(array).view(_Tracked)
-        out._tracer, out.source = self, source
-        return out
-
-    def record_add(self, shape, operands):
-        """Record a residual addition; returns its row index (the source of its result)."""
-        parent = self.stack[-1] if self.stack else ""
-        self.rows.append(Row(f"{parent}.add" if parent else "add", "add", tuple(shape), 0, 0,
-                             int(np.prod(shape)), tuple(_source(v) for v in operands)))
-        return len(self.rows) - 1
-
-    def wrap(self, name, module, is_leaf):
-        original = module.forward
-        tracer = self
-
-        def traced(x, *args, **kwargs):
-            tracer.stack.append(name)
-            try:
-                if not is_leaf:
-                    return original(x, *args, **kwargs)
-                return tracer.leaf(name, module, original, x, *args, **kwargs)
-            finally:
-                tracer.stack.pop()
-
-        return traced
-
-    def leaf(self, name, module, original, x, *args, **kwargs):
-        try:
-            return self._leaf(name, module, original, x, *args, **kwargs)
-        except ValueError as e:
-            if str(e).startswith("summary: layer "):
-                raise
-            raise ValueError(f"summary: layer {name!r}: {e}") from None
-
-    def _leaf(self, name, module, original, x, *args, **kwargs):
-        rule = _rule_for(module)
-        params = sum(p.size for p in module._parameters.values() if p is not None)
-        real = self.exact or rule is None
-        if real:
-            arr = np.zeros(x.shape, dtype=x.dtype) if isinstance(x, _Shape) else np.asarray(x)
-            y = np.asarray(original(arr, *args, **kwargs))
-            out_shape = tuple(y.shape)
-            if rule is not None:
-                expect, macs, elementwise = rule(module, tuple(arr.shape))
-                if tuple(expect) != out_shape:  # pragma: no cover - a rule disagreeing with its layer
-                    raise AssertionError(f"summary: rule for {type(module).__name__} gives {expect}, "
-                                         f"the layer gives {out_shape}")
-            else:
-                macs, elementwise = 0, int(np.prod(out_shape))
-            result = _Shape(out_shape, y.dtype, self) if isinstance(x, _Shape) else self.track(y)
-        else:
-            out_shape, macs, elementwise = rule(module, x.shape)
-            result = _Shape(out_shape, x.dtype, self)
-        result.source = len(self.rows)
-        self.rows.append(Row(name, type(module).__name__, tuple(out_shape), int(params),
-                             int(macs), int(elementwise), (_source(x),)))
-        return result
-
-
-def _source(value):
-    """The row that produced a traced value (-1: the model's input; None: not traced)."""
-    return getattr(value, "source", None)
+RULES = {**LAYER_RULES, ShortcutA: _shortcut_a_rule}
+"""The tracer's shape rules (minitorch_cnn.trace.RULES) and the zoo's ShortcutA."""
 
 
 class Summary:
@@ -342,41 +134,15 @@ def summary(model, input_shape, *, exact=False):
         shape = (1,) + shape
     if len(shape) != 4:
         raise ValueError(f"summary: input_shape must be (H, W, C) or (N, H, W, C), got {input_shape}")
-    from .fast import CompiledModel
-    if isinstance(model, CompiledModel):           # the model's table, with the fast path's notes
+    notes = getattr(model, "fast_notes", None)    # compile(model): the runner names what
+    if notes is not None and not isinstance(model, Module):   # its fast path does per layer
         result = summary(model.model, input_shape, exact=exact)
-        if model.plan is None:
-            model.trace(result.input_shape[1:])
-        twins = {name: model.plan.fast.get(m) for name, m in model.model.named_modules()}
+        column = notes(result.input_shape[1:])
         for r in result.rows:
-            twin = twins.get(r.name)
-            r.fast = twin.describe() if twin is not None else ""
+            r.fast = column.get(r.name, "")
         return result
     if not isinstance(model, Module):
         raise TypeError(f"summary: expected a minitorch_cnn Module or compile(model), "
                         f"got {type(model).__name__}")
-    params = model.parameters()
-    dtype = params[0].dtype if params else np.float32
-    tracer = _Tracer(exact)
-
-    modules = list(model.named_modules())
-    saved_training = [(m, m.training) for _, m in modules]
-    saved_state = [(m, dict(m.__dict__)) for _, m in modules]
-    buffers = {k: np.array(v, copy=True) for k, v in model.named_buffers()}
-    try:
-        model.eval()  # no running-statistics updates, no batch-size constraint
-        for name, m in modules:
-            is_leaf = not m._modules and not isinstance(m, Sequential)
-            object.__setattr__(m, "forward", tracer.wrap(name or type(m).__name__, m, is_leaf))
-        x = tracer.track(np.zeros(shape, dtype=dtype)) if exact else _Shape(shape, dtype, tracer)
-        output_source = _source(model(x))
-    finally:
-        for m, state in saved_state:
-            m.__dict__.pop("forward", None)
-            for key in ("_cache",):
-                if key in state:
-                    object.__setattr__(m, key, state[key])
-        for m, flag in saved_training:
-            object.__setattr__(m, "training", flag)
-        model.load_state_dict(buffers, strict=False)
-    return Summary(model, shape, tracer.rows, output_source)
+    rows, output_source = trace(model, shape, exact=exact, rules=RULES)
+    return Summary(model, shape, rows, output_source)

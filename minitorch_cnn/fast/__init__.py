@@ -15,11 +15,13 @@ two paths equal for every model of the zoo; docs/fast_path.md explains it.
     fast.backward(criterion.backward())          # gradients land in model's Parameters
     optimizer.step()
 
-Switch between the paths between steps, never between a forward and its
-backward (each path keeps its own cache).
+Switch between the paths between steps: a backward whose forward ran on the
+other path is refused (fast/guards.py), as is a call while another runs.
 """
 import contextlib
+import threading
 
+from . import guards
 from .plan import FUSIONS, Plan, make_plan
 
 __all__ = ["compile", "CompiledModel", "FUSIONS", "Plan", "make_plan"]
@@ -33,6 +35,13 @@ class CompiledModel:
     ``load_state_dict()`` and ``zero_grad()`` behave as the model's (the
     last five *are* the model's). ``plan`` is None until the first forward
     (or ``input_shape`` given to :func:`compile`) has traced the model.
+
+    Guards (fast/guards.py, docs/fast_path.md): each forward re-plans when
+    the model or the input's (H, W, C) changed since the trace (``replans``
+    counts it, ``replan_reason`` says what changed); a backward is refused
+    when its forward ran on the other path, when the model changed since its
+    forward, and while another call of this runner (another thread, or a
+    nested call) or another runner over the same layers is running.
     """
 
     def __init__(self, model, input_grad=True, fusions=FUSIONS, input_shape=None):
@@ -41,43 +50,123 @@ class CompiledModel:
             raise TypeError(f"compile: expected a minitorch_cnn Module, got {type(model).__name__}")
         self.model, self.input_grad, self.fusions = model, bool(input_grad), tuple(fusions)
         self.plan = None
+        self.replans, self.replan_reason = 0, None
+        self._busy = threading.Lock()
+        self._token = None          # the marker of the last forward, until its backward
+        self._stash = []            # [(module, its own cache)] of that forward's plain-code layers
         if input_shape is not None:
             self.trace(input_shape)
 
     def trace(self, sample_shape):
         """(Re)plan the fusions from a trace on one sample of shape (H, W, C)."""
         self.plan = make_plan(self.model, tuple(sample_shape), self.fusions, self.input_grad)
+        self._sample = tuple(int(s) for s in sample_shape)
+        self._layout = guards.layout(self.model)
+        self._described = guards.described(self.model)
+        self._lend = [(layer.__dict__, twin.forward, twin.backward)
+                      for layer, twin in self.plan.fast.items()]
+        self._cached = [m for m in self.model.modules() if "_cache" in m.__dict__]
+        self._token = None
         return self.plan
+
+    def _changed(self, sample):
+        """'' when the model and the sample shape are those of the plan, else what changed."""
+        if sample == self._sample and guards.layout(self.model) == self._layout:
+            return ""
+        what = guards.what_changed(self._described, guards.described(self.model))
+        if sample != self._sample:
+            what = f"input (H, W, C) {self._sample} -> {sample}" + (
+                "; " + what if what != "the module tree changed (order or classes)" else "")
+        return what
+
+    @contextlib.contextmanager
+    def _running(self, what):
+        """One call of this runner at a time."""
+        if not self._busy.acquire(blocking=False):
+            raise RuntimeError(f"CompiledModel.{what}: this runner is already running a call "
+                               "(from another thread, or the model's forward calls its own "
+                               "runner); it runs one call at a time")
+        try:
+            yield
+        finally:
+            self._busy.release()
 
     @contextlib.contextmanager
     def _lent(self):
         """Each teaching layer runs its fast twin inside this block, and only there."""
-        lent = list(self.plan.fast.items())
+        with guards.LENDING:
+            for d, _, _ in self._lend:
+                if "forward" in d or "backward" in d:
+                    raise RuntimeError(self._conflict(d))
+            for d, forward, backward in self._lend:
+                d["forward"], d["backward"] = forward, backward
         try:
-            for layer, twin in lent:
-                object.__setattr__(layer, "forward", twin.forward)
-                object.__setattr__(layer, "backward", twin.backward)
             yield
         finally:
-            for layer, _ in lent:
-                layer.__dict__.pop("forward", None)
-                layer.__dict__.pop("backward", None)
+            for d, _, _ in self._lend:
+                d.pop("forward", None)
+                d.pop("backward", None)
+
+    def _conflict(self, d):
+        name = next(n for n, m in self.model.named_modules() if m.__dict__ is d)
+        return (f"CompiledModel: layer {name or type(self.model).__name__!r} already runs "
+                "another fast twin or an instance forward of its own: a compiled call inside "
+                "another compiled call over the same layers (nested runners), two threads at "
+                "once, or a forward patched onto the layer; refused, a model runs one "
+                "compiled call at a time")
 
     def forward(self, x):
-        if self.plan is None:
-            if getattr(x, "ndim", 0) < 2:
-                raise ValueError(f"compile: expected a batch (N, ...), got {getattr(x, 'shape', x)!r}")
-            self.trace(x.shape[1:])
-        with self._lent():
-            return self.model.forward(x)
+        shape = getattr(x, "shape", None)
+        if shape is None or len(shape) < 2:
+            raise ValueError(f"compile: expected a batch (N, ...), got {getattr(x, 'shape', x)!r}")
+        sample = tuple(shape[1:])
+        with self._running("forward"):
+            if self.plan is None:
+                self.trace(sample)
+            elif sample != self._sample or guards.layout(self.model) != self._layout:
+                reason = self._changed(sample)        # the model or the input changed: re-plan
+                self.trace(sample)
+                self.replans, self.replan_reason = self.replans + 1, reason
+            token = guards.RanOnFastPath(type(self.model).__name__)
+            self._token, self._stash = None, []
+            for m in self._cached:                    # no module's own cache survives this call
+                m.__dict__["_cache"] = token
+            with self._lent():
+                y = self.model.forward(x)
+            stash = self._stash
+            for m in self._cached:                    # keep what the plain-code layers cached
+                cache = m.__dict__.get("_cache")
+                if cache is not token:
+                    stash.append((m, cache))
+                    m.__dict__["_cache"] = token
+            self._token = token
+            return y
 
     __call__ = forward
 
     def backward(self, grad_out):
-        if self.plan is None:
-            raise RuntimeError("CompiledModel.backward called before forward")
-        with self._lent():
-            return self.model.backward(grad_out)
+        with self._running("backward"):
+            if self.plan is None or self._token is None:
+                raise RuntimeError("CompiledModel.backward: no forward of this runner to go back "
+                                   "through (called before forward, or twice: each forward "
+                                   "allows one backward)")
+            token, self._token = self._token, None
+            changed = self._changed(self._sample)
+            if changed:
+                raise RuntimeError(f"CompiledModel.backward: the model changed after the "
+                                   f"forward ({changed}); run the forward again")
+            ran_since = [m for m in self._cached if m.__dict__.get("_cache") is not token]
+            if ran_since:
+                names = {id(m): n for n, m in self.model.named_modules()}
+                raise RuntimeError(
+                    f"CompiledModel.backward: {names[id(ran_since[0])] or 'the model'!r} ran a "
+                    "forward after this runner's (the model's own forward, or another "
+                    "runner's): call backward on the path that ran the forward")
+            for m, cache in self._stash:
+                m.__dict__["_cache"] = cache
+            self._stash = []
+            with self._lent():
+                return self.model.backward(grad_out)
 
     # ------------------------------------------------ the model's own state
     @property
@@ -116,11 +205,21 @@ class CompiledModel:
                  f"{twin.describe()}" for layer, twin in self.plan.fast.items()]
         return "\n".join(lines)
 
+    def fast_notes(self, sample_shape):
+        """{layer name: what the fast path does there}, planned for one sample of shape (H, W, C):
+        the "Fast path" column of ``minitorch_cnn.summary(compiled_model, shape)``."""
+        sample = tuple(int(s) for s in sample_shape)
+        plan = self.plan
+        if plan is None or self._changed(sample):     # another shape: a plan of its own
+            plan = make_plan(self.model, sample, self.fusions, self.input_grad)
+        twins = {name: plan.fast.get(m) for name, m in self.model.named_modules()}
+        return {name or type(self.model).__name__: twin.describe()
+                for name, twin in twins.items() if twin is not None}
+
     def fusion_counts(self):
-        """{"bn_relu": n, "conv_bias": n, "stem_input_grad_skipped": 0/1}."""
+        """{"bn_relu": n, "stem_input_grad_skipped": 0/1}."""
         p = self.plan
-        return {"bn_relu": len(p.bn_relu), "conv_bias": len(p.conv_bias),
-                "stem_input_grad_skipped": int(p.stem is not None)}
+        return {"bn_relu": len(p.bn_relu), "stem_input_grad_skipped": int(p.stem is not None)}
 
     def __repr__(self):
         head = f"CompiledModel({type(self.model).__name__}"
@@ -131,8 +230,7 @@ class CompiledModel:
         for twin in p.fast.values():
             for a in getattr(twin, "algorithms", {}).values():
                 algs[a.name] = algs.get(a.name, 0) + 1
-        parts = [f"{len(p.bn_relu)} BatchNorm2d+ReLU fused",
-                 f"{len(p.conv_bias)} Conv2d biases folded into BatchNorm2d"]
+        parts = [f"{len(p.bn_relu)} BatchNorm2d+ReLU fused"]
         if p.stem:
             parts.append(f"{p.stem}: no input gradient")
         if algs:

@@ -15,13 +15,12 @@ from . import algorithms
 class FastConv2d:
     """Runs an ``nn.Conv2d`` (its Parameters, its checks) through a chosen algorithm.
 
-    ``fold_bias``: the BatchNorm2d after it adds the bias (see FastBatchNorm2d);
     ``input_grad=False``: a first layer fed with data returns no input gradient.
     A frozen weight (``requires_grad = False``) gets no gradient, as in PyTorch.
     """
 
-    def __init__(self, conv, fold_bias=False, input_grad=True):
-        self.conv, self.fold_bias, self.input_grad = conv, bool(fold_bias), bool(input_grad)
+    def __init__(self, conv, input_grad=True):
+        self.conv, self.input_grad = conv, bool(input_grad)
         self.algorithms = {}   # input shape without the batch -> algorithm object
         self._cache = None
 
@@ -40,7 +39,7 @@ class FastConv2d:
         check_windows(c, x, c.kernel_size, c.stride, c.padding)
         alg = self.algorithm(x.shape)
         y, saved = alg.forward(np.ascontiguousarray(x), c.weight.data)
-        if c.bias is not None and not self.fold_bias:
+        if c.bias is not None:
             y += c.bias.data
         self._cache = Cache(y.shape, alg=alg, saved=saved)
         return y
@@ -54,15 +53,13 @@ class FastConv2d:
             dx, dw = cache.alg.backward(g, cache.saved, c.weight.data, self.input_grad)
             if c.weight.requires_grad:
                 c.weight.grad += dw
-        if c.bias is not None and not self.fold_bias:
+        if c.bias is not None:
             g2 = g.reshape(-1, c.out_channels)
             c.bias.grad += np.ones(len(g2), g2.dtype) @ g2      # column sums as a GEMV
         return dx
 
     def describe(self):
         parts = sorted({a.name for a in self.algorithms.values()})
-        if self.fold_bias:
-            parts.append("bias added by the BatchNorm after it")
         if not self.input_grad:
             parts.append("no input gradient")
         return ", ".join(parts)

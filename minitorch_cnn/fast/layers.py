@@ -15,30 +15,24 @@ class FastBatchNorm2d:
 
     scale = gamma / sqrt(var + eps), shift = beta - mean * scale; only x is
     kept, and backward recomputes x_hat from it (kernels.batchnorm_backward).
-    Two fusions, chosen by the planner:
-
-    * ``relu=True``: the ReLU after it is done here (y = max(x scale + shift, 0),
-      backward masks G by the same test); that ReLU becomes a pass-through;
-    * ``input_bias`` (the preceding Conv2d's bias Parameter, whose own add
-      is then skipped): the input is x + b, with mean mean(x) + b and the same
-      variance, so b changes only ``shift`` and the running mean, and
-      db = sum of dx.
+    ``relu=True`` (a fusion the planner chooses): the ReLU after it is done
+    here (y = max(x scale + shift, 0), backward masks G by the same test);
+    that ReLU becomes a pass-through.
     """
 
-    def __init__(self, bn, relu=False, input_bias=None):
-        self.bn, self.relu, self.input_bias = bn, bool(relu), input_bias
+    def __init__(self, bn, relu=False):
+        self.bn, self.relu = bn, bool(relu)
         self._cache = None
 
     def forward(self, x):
         bn = self.bn
         check_input(bn, x, 4, bn.num_features, bn.weight.dtype)
-        b = 0.0 if self.input_bias is None else self.input_bias.data
         if bn.training:
             m = values_per_channel(bn, x)
-            mean, var = kernels.channel_stats(x)                     # of x; x + b has mean + b
-            bn._update_running(mean + b, var, m)
+            mean, var = kernels.channel_stats(x)
+            bn._update_running(mean, var, m)
         else:
-            mean, var = bn.running_mean - b, bn.running_var
+            mean, var = bn.running_mean, bn.running_var
         inv_std = (1.0 / np.sqrt(var + bn.eps)).astype(x.dtype, copy=False)
         scale = bn.weight.data * inv_std
         shift = bn.bias.data - mean * scale
@@ -49,21 +43,14 @@ class FastBatchNorm2d:
 
     def backward(self, grad_out):
         c = check_grad(self, grad_out)
-        dx, dgamma, dbeta, dx_sum = kernels.batchnorm_backward(
+        dx, dgamma, dbeta = kernels.batchnorm_backward(
             grad_out, c.x, c.mean, c.inv_std, c.scale, c.shift, self.relu, c.training)
         self.bn.bias.grad += dbeta
         self.bn.weight.grad += dgamma
-        if self.input_bias is not None:
-            self.input_bias.grad += dx_sum                           # d(x + b)/db = 1
         return dx
 
     def describe(self):
-        parts = ["scale-shift kernels"]
-        if self.relu:
-            parts.append("+ the ReLU after it")
-        if self.input_bias is not None:
-            parts.append("+ the convolution bias before it")
-        return " ".join(parts)
+        return "scale-shift kernels" + (" + the ReLU after it" if self.relu else "")
 
 
 class FastReLU:

@@ -129,7 +129,7 @@ def scale_shift(x, scale, shift, relu=False):
 
 
 def batchnorm_backward(grad_out, x, mean, inv_std, scale, shift, relu=False, training=True):
-    """BatchNorm [+ fused ReLU] backward -> (dx, dgamma, dbeta, dx summed per channel)."""
+    """BatchNorm [+ fused ReLU] backward -> (dx, dgamma, dbeta)."""
     return _active.batchnorm_backward(grad_out, x, mean, inv_std, scale, shift, relu, training)
 
 

@@ -10,8 +10,7 @@ turns into vector instructions (docs/performance.md has the measurements).
 The elementwise work is fused into as few passes over memory as the maths
 allows: BatchNorm statistics in one pass (blocks of rows summed in x's dtype,
 their sums in float64); normalise + affine (+ the following ReLU) in one;
-BatchNorm (+ ReLU) backward in two (the sums, then dx; the per-channel sum of
-dx, a folded conv bias's gradient, follows from the sums without a third).
+BatchNorm (+ ReLU) backward in two (the sums, then dx).
 
 The kernels are serial on purpose: each is memory-bound and lasts about a
 millisecond, while OpenBLAS owns both cores for the matrix multiplies around
@@ -35,7 +34,7 @@ computes; the tests (tests/test_kernels.py) prove every pair equal.
 import numba
 import numpy as np
 
-from .reference import batchnorm_dx_sum, out_size
+from .reference import out_size
 
 _jit = numba.njit(cache=True, nogil=True)
 
@@ -369,15 +368,13 @@ def scale_shift(x, scale, shift, relu=False):
 
 
 def batchnorm_backward(grad_out, x, mean, inv_std, scale, shift, relu=False, training=True):
-    """BatchNorm's (and a fused ReLU's) backward -> (dx, dgamma, dbeta, dx summed per
-    channel); see reference."""
+    """BatchNorm's (and a fused ReLU's) backward -> (dx, dgamma, dbeta); see reference."""
     g = _rows(grad_out)
     dx = np.empty_like(g)
-    scale = _vec(scale)
     dgamma, dbeta = _batchnorm_backward(
-        g, _rows(x), _vec(mean), _vec(inv_std), scale, _vec(shift),
+        g, _rows(x), _vec(mean), _vec(inv_std), _vec(scale), _vec(shift),
         bool(relu), bool(training), dx)
-    return dx.reshape(x.shape), dgamma, dbeta, batchnorm_dx_sum(scale, dbeta, training)
+    return dx.reshape(x.shape), dgamma, dbeta
 
 
 # ------------------------------------------------------------------- ReLU

@@ -147,16 +147,14 @@ def scale_shift(x, scale, shift, relu=False):
 
 
 def batchnorm_backward(grad_out, x, mean, inv_std, scale, shift, relu=False, training=True):
-    """BatchNorm2d.backward's formula on (x, its statistics) -> (dx, dgamma, dbeta, dx_sum).
+    """BatchNorm2d.backward's formula on (x, its statistics) -> (dx, dgamma, dbeta).
 
     With M values per channel, x_hat = (x - mean) inv_std, scale = gamma inv_std:
       dbeta = sum G,   dgamma = sum G x_hat,
       dx = scale / M * (M G - dbeta - x_hat dgamma)    in training,
       dx = scale G                                     in eval (constant statistics).
-    For the fast path's fusions: relu=True first applies the following ReLU's
-    backward, G = grad_out [x scale + shift > 0]; dx_sum = sum dx is the
-    gradient of a bias added just before the BatchNorm (a folded conv bias),
-    see batchnorm_dx_sum.
+    For the fast path's fusion: relu=True first applies the following ReLU's
+    backward, G = grad_out [x scale + shift > 0].
     """
     g = np.where(x * scale + shift > 0, grad_out, 0) if relu else grad_out
     x_hat = (x - mean) * inv_std
@@ -167,15 +165,7 @@ def batchnorm_backward(grad_out, x, mean, inv_std, scale, shift, relu=False, tra
         dx = scale / m * (m * g - dbeta - x_hat * dgamma)
     else:
         dx = scale * g
-    return dx, dgamma, dbeta, batchnorm_dx_sum(scale, dbeta, training)
-
-
-def batchnorm_dx_sum(scale, dbeta, training):
-    """sum dx per channel, without summing: in training it is exactly 0 (adding
-    b to every x moves the batch mean by b, so x_hat and the loss do not change;
-    summed in floating point it would be rounding noise), in eval scale * dbeta.
-    """
-    return np.zeros_like(dbeta) if training else (scale * dbeta).reshape(-1)
+    return dx, dgamma, dbeta
 
 
 def relu_backward(grad_out, y):
