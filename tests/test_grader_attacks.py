@@ -154,7 +154,7 @@ def test_seed_project2_blanks_are_the_seeds(tmp_path):
     assert squeezed.count("ResidualBlock(in_channels=___, middle_channels=___, "
                           "out_channels=___, downsample=___, **block)") == 3
     redacted = '"""(Its description is left out of a student copy: it gives a task\'s answer.)"""'
-    assert text.split("class ResNet50_layer4(Chain):")[1].split("\n")[1].strip() == redacted
+    assert text.split("class ResNet50_layer4(Module):")[1].split("\n")[1].strip() == redacted
     a = get_assignment("seed-project2")
     assert a.points == 105 and [t.name for t in a.tasks if t.extra] == ["q3_block_backward"]
     assert {t.name: t.points for t in a.tasks if not t.extra} == {
