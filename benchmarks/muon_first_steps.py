@@ -125,8 +125,8 @@ class TwinMuon(torch.optim.Optimizer):
     """airbench94_muon's Muon: momentum (buffer from zero), Nesterov, the filter rescaled to
     norm sqrt(out), then the orthogonalised update."""
 
-    def __init__(self, params, lr, momentum, nesterov=True):
-        super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov))
+    def __init__(self, params, lr, momentum, nesterov=True, eps=1e-7):
+        super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov, eps=eps))
 
     @torch.no_grad()
     def step(self):
@@ -138,7 +138,8 @@ class TwinMuon(torch.optim.Optimizer):
                 buf.mul_(group["momentum"]).add_(p.grad)
                 g = p.grad.add(buf, alpha=group["momentum"]) if group["nesterov"] else buf
                 p.mul_(len(p) ** 0.5 / p.norm())
-                p.add_(zeropower(g.reshape(len(g), -1)).view(g.shape), alpha=-group["lr"])
+                p.add_(zeropower(g.reshape(len(g), -1), eps=group["eps"]).view(g.shape),
+                       alpha=-group["lr"])
 
 
 def twin_optimizers(twin, batch_size):

@@ -16,7 +16,9 @@ writes it: the whitening bias frozen after ``--whiten-bias-epochs`` (its gradien
 None, so SGD skips it), the lookahead average (``lerp_`` on the state_dict's float
 tensors every 5 steps, copied back, and again at every epoch's end), fractional epochs,
 and the multi-view TTA (``flip(-1)``, ``F.pad(..., 'reflect')``) of the final evaluation;
-the alternating flips and reflect-padded shifts come with our DataLoader. Writes
+the alternating flips and reflect-padded shifts come with our DataLoader.
+``--optimizer muon``: airbench94_muon's Muon (benchmarks/muon_first_steps.py's
+transcription) on the learnable 4-D filters, SGD on the rest, one schedule. Writes
 metrics.csv/json and curves.png like the trainer, and prints the seed's log
 lines with "[torch]" in front. Needs torch (``pip install -e .[torch]``).
 Run it in its own process: torch is imported before minitorch_cnn, whose
@@ -41,13 +43,14 @@ os.environ.setdefault("MINITORCH_MALLOC", "system")   # PyTorch as users run it
 
 import numpy as np  # noqa: E402
 
-from minitorch_cnn import interop  # noqa: E402
+from minitorch_cnn import interop, optim  # noqa: E402
 from minitorch_cnn.training import TrainConfig  # noqa: E402
 from minitorch_cnn.cli import _given_settings, add_train_parser  # noqa: E402
 from minitorch_cnn.training import tta_level, write_metrics  # noqa: E402
 from minitorch_cnn.training.recipe import (build_model, build_transform,  # noqa: E402
                                            make_loaders, make_schedule, prepare_model,
                                            total_steps)
+from muon_first_steps import TwinMuon  # noqa: E402 -- airbench94_muon's Muon, transcribed
 
 
 def to_torch(x, y, device):
@@ -135,11 +138,26 @@ def main(argv=None):
         if p.requires_grad:
             groups.setdefault(scales[name], []).append(p)
     whitening = getattr(ours, "whiten", False)
+    filters = []
+    if cfg.optimizer == "muon":                  # Muon on the filters, SGD on the rest
+        if cfg.whiten_bias_schedule != "main":
+            raise SystemExit("torch_train: --whiten-bias-schedule linear is not transcribed here; "
+                             "benchmarks/airbench_original.py runs airbench94_muon itself")
+        names = {id(p): n for n, p in ours.named_parameters()}
+        chosen = {names[id(p)] for p in optim.muon_param_groups(ours)[0]}
+        filters = [p for n, p in model.named_parameters() if n in chosen]
+        groups = {s: [p for p in ps if all(p is not f for f in filters)]
+                  for s, ps in groups.items()}
     del ours
     opt_cls, kw = (torch.optim.SGD, dict(momentum=cfg.momentum, nesterov=cfg.nesterov)) \
-        if cfg.optimizer == "sgd" else (torch.optim.Adam, {})
+        if cfg.optimizer in ("sgd", "muon") else (torch.optim.Adam, {})
     opt = opt_cls([dict(params=ps, scale=s, weight_decay=cfg.weight_decay / s if s else 0.0)
-                   for s, ps in groups.items()], lr=cfg.lr, **kw)
+                   for s, ps in groups.items() if ps], lr=cfg.lr, **kw)
+    opts = [opt]
+    if filters:                                  # one schedule: Muon's rate x the same factor
+        opts.append(TwinMuon([dict(params=filters, scale=cfg.muon_lr / cfg.lr)], lr=cfg.muon_lr,
+                             momentum=cfg.muon_momentum, nesterov=cfg.nesterov,
+                             eps=1e-7 / cfg.batch_size))
     lr = _LR(cfg.lr)
     sched = make_schedule(cfg, lr, len(loader))
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
@@ -161,13 +179,14 @@ def main(argv=None):
         n_steps = min(len(loader), total - epoch * len(loader))
         for step, (x, y) in enumerate(loader.iter_epoch(epoch), start=1):
             xt, yt = to_torch(x, y, device)
-            for group in opt.param_groups:
+            for group in (g for o in opts for g in o.param_groups):
                 group["lr"] = lr.lr * group["scale"]
             logits = model(xt)
             loss = criterion(logits, yt)
             opt.zero_grad(set_to_none=False)
             loss.backward()
-            opt.step()
+            for o in opts:
+                o.step()
             sched.step()
             done += 1
             if cfg.lookahead and epoch >= cfg.lookahead_start and done % 5 == 0:

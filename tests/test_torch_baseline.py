@@ -41,6 +41,13 @@ RUN_AIRBENCH = ["--preset", "cifar10-fast", "--data", "synthetic", "--synthetic-
                 "--eval-batch-size", "40"]
 
 
+# airbench94_muon's optimizer split on a ResNet: Muon (momentum, Nesterov, the filters kept
+# at norm sqrt(out), Newton--Schulz) on the 4-D filters, SGD on the rest, one schedule
+RUN_MUON = RUN[:RUN.index("--optimizer")] + ["--optimizer", "muon", "--muon-lr", "0.05",
+                                             "--muon-momentum", "0.9"] + \
+    RUN[RUN.index("--optimizer") + 2:]
+
+
 def torch_losses(tmp_path, run, *extra):
     pytest.importorskip("torch", reason="PyTorch is not installed; the baseline needs "
                                         "`pip install -e .[torch]`")
@@ -53,8 +60,9 @@ def torch_losses(tmp_path, run, *extra):
     return json.loads((out / "metrics.json").read_text())["step_loss"]
 
 
-@pytest.mark.parametrize("run, steps", [(RUN, 3), (RUN_FAST, 3), (RUN_AIRBENCH, 13)],
-                         ids=["resnet8", "fastnet_whiten", "airbench94"])
+@pytest.mark.parametrize("run, steps", [(RUN, 3), (RUN_FAST, 3), (RUN_AIRBENCH, 13),
+                                        (RUN_MUON, 3)],
+                         ids=["resnet8", "fastnet_whiten", "airbench94", "resnet8_muon"])
 def test_torch_baseline_follows_our_run(tmp_path, capsys, run, steps):
     assert main(["train", *run, "--no-progress", "--out", str(tmp_path / "ours")]) == 0
     ours = json.loads((tmp_path / "ours" / "metrics.json").read_text())["step_loss"]
