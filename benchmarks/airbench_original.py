@@ -145,10 +145,10 @@ def run(args):
     else:
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
-    split = os.path.abspath(args.split)
+    split, script = os.path.abspath(args.split), os.path.abspath(args.script)
     os.makedirs(args.out, exist_ok=True)
     os.chdir(args.out)                             # the script writes logs/<uuid>/log.pt here
-    sys.argv = [os.path.abspath(args.script)]
+    sys.argv = [script]                            # it reads its own code from sys.argv[0]
     print(f"{name} on {args.device} ({torch.get_num_threads()} threads), torch "
           f"{torch.__version__}, data {split}, {args.runs} run(s)", flush=True)
     t0 = time.perf_counter()
