@@ -183,7 +183,7 @@ def main(argv=None):
                 group["lr"] = lr.lr * group["scale"]
             logits = model(xt)
             loss = criterion(logits, yt)
-            opt.zero_grad(set_to_none=False)
+            model.zero_grad(set_to_none=False)          # every optimizer's parameters
             loss.backward()
             for o in opts:
                 o.step()
