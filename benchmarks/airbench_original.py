@@ -70,9 +70,10 @@ def export(args):
     import torch  # noqa: F401 -- before minitorch_cnn, as torch_train.py does
     os.environ.setdefault("MINITORCH_KERNELS", "numpy")
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from minitorch_cnn import data as D
-    train, val = D.train_val_split(D.CIFAR10(args.data_dir, train=True), args.val_split,
-                                   seed=args.seed)
+    from minitorch_cnn.training import TrainConfig
+    from minitorch_cnn.training.recipe import load_datasets
+    train, val, _ = load_datasets(TrainConfig(data="cifar10", data_dir=args.data_dir,
+                                              val_split=args.val_split, seed=args.seed), "val")
     os.makedirs(args.out, exist_ok=True)
     for name, part in (("train.pt", train), ("test.pt", val)):
         torch.save({"images": torch.from_numpy(part.images.copy()),

@@ -1,8 +1,8 @@
 """Where a training epoch's time goes, by kind of work (run by hand).
 
-Runs ``--steps`` training steps of a preset exactly as ``train`` runs them
-(its data, augmentation, batch, model through ``compile(model)``, loss,
-optimizer), after one warm-up step, under cProfile, and sorts every
+Runs ``--steps`` training steps of a preset through the ``train`` command's
+own ``Trainer`` (its data, augmentation, batch, model through ``compile(model)``,
+loss, optimizer, schedule), after one warm-up step, under cProfile, and sorts every
 function's own time into:
 
   conv GEMMs          the convolution algorithms' own time: their matrix
@@ -67,11 +67,7 @@ def main(argv=None):
     ap.add_argument("--smoke", action="store_true", help="synthetic data, batch 16, 1 step")
     args = ap.parse_args(argv)
 
-    from minitorch_cnn import compile as compile_model
-    from minitorch_cnn import nn
-    from minitorch_cnn.training import PRESETS, TrainConfig
-    from minitorch_cnn.training.recipe import (build_model, build_transform, make_loaders,
-                                               make_optimizer, prepare_model)
+    from minitorch_cnn.training import PRESETS, TrainConfig, Trainer
     settings = dict(PRESETS[args.preset])
     if args.smoke:
         settings.update(data="synthetic", synthetic_size=64, val_split=16, batch_size=16)
@@ -86,20 +82,11 @@ def main(argv=None):
            f"Numba target {os.environ.get('NUMBA_CPU_NAME', 'host')}")
     print(f"numpy sgemm: {sgemm_gflops():.0f} GFLOP/s")
 
-    loader, _, _ = make_loaders(cfg)
-    model = build_model(cfg, len(loader.dataset.classes))
-    prepare_model(model, cfg, loader.dataset, build_transform(cfg, loader.dataset)[1])
-    net = compile_model(model, input_grad=False)
-    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    opt = make_optimizer(cfg, model, len(loader))
-    batches = loader.iter_epoch(0)
+    trainer = Trainer(cfg)                       # the train command's own set-up and step
+    batches = trainer.train_loader.iter_epoch(0)
 
     def step():
-        x, y = next(batches)
-        criterion(net(x), y)
-        net.backward(criterion.backward())
-        opt.step()
-        model.zero_grad()
+        trainer.train_step(*next(batches))
 
     step()                                       # warm-up: Numba compiles, workspaces
     prof = cProfile.Profile()
