@@ -420,6 +420,39 @@ def test_preset_is_airbench94_muon():
     assert (cfg.tta, cfg.tta_level) == (True, 2)
 
 
+def test_seed_preset_is_run_7s_command():
+    """--preset cifar10-seed-muon is the command of docs/results.md's Run 7 (--preset cifar10
+    with Muon, batch 500, rates falling linearly from step 0), and nothing else changed."""
+    from minitorch_cnn.cli import _given_settings, build_parser
+    from minitorch_cnn.training import PRESETS, TrainConfig
+    run7 = ["train", "--preset", "cifar10", "--optimizer", "muon", "--muon-lr", "0.06",
+            "--muon-momentum", "0.8", "--batch-size", "500", "--lr", "0.3", "--schedule",
+            "triangle", "--pct-start", "0", "--div-factor", "1", "--end-factor", "0",
+            "--epochs", "15"]
+    preset = _given_settings(build_parser().parse_args(["train", "--preset",
+                                                        "cifar10-seed-muon"]))
+    assert TrainConfig(**preset) == TrainConfig(**_given_settings(
+        build_parser().parse_args(run7)))
+    seed, muon = TrainConfig(**PRESETS["cifar10"]), TrainConfig(**preset)
+    changed = {k for k in vars(seed) if getattr(seed, k) != getattr(muon, k)}
+    assert changed == {"optimizer", "muon_lr", "muon_momentum", "batch_size", "lr", "schedule",
+                       "pct_start", "div_factor", "end_factor", "epochs"}
+    assert muon.model == "resnet50_layer4" and not muon.tta
+
+
+def test_seed_preset_puts_the_53_filters_on_muon(tmp_path):
+    """The seed model under the preset: Muon on every convolution filter (53), SGD on the rest."""
+    from minitorch_cnn.training import PRESETS, Trainer, TrainConfig
+    cfg = TrainConfig(**{**PRESETS["cifar10-seed-muon"], "data": "synthetic",
+                         "synthetic_size": 24, "val_split": 8, "batch_size": 8, "epochs": 1,
+                         "out": str(tmp_path), "progress": False, "max_steps": 1})
+    opt = Trainer(cfg, log=lambda *a: None).optimizer
+    muon = opt.members["muon"]
+    assert len(muon.params) == 53 and all(p.data.ndim == 4 for p in muon.params)
+    assert (muon.lr, muon.momentum) == (0.06, 0.8)
+    assert all(p.data.ndim < 4 for p in opt.members["sgd"].params)
+
+
 def _muon_run(tmp_path, **kw):
     from minitorch_cnn.training import PRESETS, TrainConfig
     cfg = {**PRESETS["cifar10-muon"], "data": "synthetic", "synthetic_size": 48,
