@@ -2,21 +2,24 @@
 given explicitly override it.
 
 One row per recipe, a dict of ``TrainConfig`` settings, with the derivation of its numbers
-in the comment above it. To add a recipe, add a row; the command line lists it by itself.
+in the comment above it; a recipe that changes another one says so (``dict(_SEED, ...)``).
+To add a recipe, add a row; the command line lists it by itself.
 What each recipe reaches, and how it was chosen: docs/results.md.
 """
 
+# Real CIFAR-10: one-cycle Nesterov SGD (peak lr 0.1), weight decay 5e-4, label
+# smoothing 0.1, crop + flip, 5,000 training images held out: the recipe with which
+# PyTorch CPU reached 78.4 % after 15 epochs on this kind of machine; 30 epochs
+# because accuracy was still rising.
+_SEED = dict(data="cifar10", epochs=30, batch_size=100, lr=0.1, optimizer="sgd",
+             momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onecycle",
+             label_smoothing=0.1, augment=True, val_split=5000)
+
 PRESETS = {
-    # Real CIFAR-10: one-cycle Nesterov SGD (peak lr 0.1), weight decay 5e-4, label
-    # smoothing 0.1, crop + flip, 5,000 training images held out: the recipe with which
-    # PyTorch CPU reached 78.4 % after 15 epochs on this kind of machine; 30 epochs
-    # because accuracy was still rising.
-    "cifar10": dict(data="cifar10", epochs=30, batch_size=100, lr=0.1, optimizer="sgd",
-                    momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onecycle",
-                    label_smoothing=0.1, augment=True, val_split=5000),
-    # The seed model in 15 epochs (docs/results.md, Run 7): --preset cifar10's data, loss and
-    # SGD settings, with Muon (docs/muon.md) on its 53 convolution filters and SGD on the
-    # BatchNorm parameters, biases and head. Batch 500, not 100: Muon's Newton-Schulz GEMMs
+    "cifar10": _SEED,
+    # The seed model in 15 epochs (docs/results.md, Run 7): --preset cifar10 (its data, loss,
+    # SGD momentum and weight decay) with Muon (docs/muon.md) on its 53 convolution filters
+    # and SGD on the BatchNorm parameters, biases and head. Batch 500, not 100: Muon's GEMMs
     # (66.5 G multiply-adds a step) would be 2.5x a training step of 100 images, a fifth of
     # that per image at 500. Rates as airbench94_muon schedules them, from their peak at
     # step 0 falling linearly to 0 (no warm-up): Muon 0.06 (the filters turn by about 0.06
@@ -24,12 +27,9 @@ PRESETS = {
     # 0.1 x 5 for 5x the batch; those rates with a one-cycle warm-up reached 80.70 %).
     # Momentum: SGD 0.9 as the seed's, Muon 0.8 (between airbench's 0.6 over 176 steps and
     # the 0.95 of Muon's language-model runs).
-    "cifar10-seed-muon": dict(data="cifar10", epochs=15, batch_size=500, lr=0.3,
-                              optimizer="muon", momentum=0.9, nesterov=True,
-                              weight_decay=5e-4, muon_lr=0.06, muon_momentum=0.8,
-                              schedule="triangle", pct_start=0.0, div_factor=1.0,
-                              end_factor=0.0, label_smoothing=0.1, augment=True,
-                              val_split=5000),
+    "cifar10-seed-muon": dict(_SEED, epochs=15, batch_size=500, lr=0.3, optimizer="muon",
+                              muon_lr=0.06, muon_momentum=0.8, schedule="triangle",
+                              pct_start=0.0, div_factor=1.0, end_factor=0.0),
     # airbench94 (Keller Jordan, KellerJordan/cifar10-airbench, airbench94.py: 94.01 % in
     # 9.9 epochs) setting by setting; its network is the model airbench94. airbench steps a
     # loss *summed* over 1,024 images with lr 11.5 / K, K = 1024 (1 + 1 / (1 - 0.85)), and
