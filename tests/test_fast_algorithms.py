@@ -201,10 +201,13 @@ SEED_AND_FASTNET = [  # (x_shape, weight_shape, stride, padding) -> the measured
     ((100, 4, 4, 128), (128, 128, 3, 3), 1, 1, "winograd-2x2"),
     ((100, 2, 2, 256), (256, 256, 3, 3), 1, 1, "dense-small-map"),
     ((512, 32, 32, 3), (24, 3, 2, 2), 1, 0, "im2col+gemm"),
-    ((512, 3, 3, 256), (256, 256, 3, 3), 1, 1, "winograd-2x2"),
+    ((512, 3, 3, 256), (256, 256, 3, 3), 1, 1, "dense-small-map"),  # 9 pixels
+    ((512, 7, 7, 256), (256, 256, 3, 3), 1, 1, "winograd-2x2"),      # C >= 128, odd output
     ((100, 4, 4, 64), (64, 64, 3, 3), 2, 1, "im2col+gemm"),
     ((512, 7, 7, 256), (256, 256, 5, 5), 1, 2, "im2col+gemm (recomputed in backward)"),
-    ((512, 15, 15, 64), (256, 64, 3, 3), 1, 1, "im2col+gemm (recomputed in backward)"),
+    ((512, 15, 15, 64), (256, 64, 3, 3), 1, 1, "winograd-2x2"),      # C = 64, odd, K = 256
+    ((512, 15, 15, 64), (64, 64, 3, 3), 1, 1, "im2col+gemm"),        # C = 64, odd, K = 64
+    ((512, 15, 15, 64), (256, 64, 3, 3), 2, 1, "im2col+gemm (recomputed in backward)"),
     ((100, 7, 7, 256), (64, 256, 1, 1), 1, 0, "gemm (1x1: no im2col copy)"),
 ]
 

@@ -24,11 +24,13 @@ ALGORITHMS = {"im2col+gemm": Im2colGemm, Winograd2x2.name: Winograd2x2,
 def choose(x_shape, weight_shape, stride, padding):
     """The algorithm for a convolution: x (N, H, W, C), weight (K, C, kh, kw).
 
-    * a 3x3 stride-1 convolution on a map of at most 4 pixels: ``DenseSmallMap``
+    * a 3x3 stride-1 convolution on a map of at most 9 pixels: ``DenseSmallMap``
       (the seed's layer3/layer4 at 2x2: every block of the dense weight is a
-      real tap, 16 C K multiply-adds per image, the minimum);
-    * a 3x3 stride-1 convolution with C >= 128 input channels, or C >= 64 and an
-      output of even height and width: ``Winograd2x2``;
+      real tap, 16 C K multiply-adds per image, the minimum; at 3x3 as many
+      multiply-adds as im2col's, in one GEMM without the copy);
+    * a 3x3 stride-1 convolution with C >= 128 input channels, or C >= 64 and
+      either an output of even height and width or K >= 256 output channels:
+      ``Winograd2x2``;
     * everything else (1x1, the 7x7 and 2x2 stems, strided, 3x3s with few
       input channels): im2col + GEMM.
 
@@ -55,7 +57,29 @@ def choose(x_shape, weight_shape, stride, padding):
     Winograd's 16 GEMMs have C as their inner dimension (im2col's has 9 C), so
     they need C >= 64 to run near the GEMM's speed; and an odd output wastes part
     of its last tiles (a 7x7 output is tiled as 8x8: 49 of 64 values used). The
-    rule keeps it where both runs measured it at least as fast. (On one thread
+    rule keeps it where both runs measured it at least as fast.
+
+    Measured again on a quiet 2-core Zen 4 EPYC (2026-12-06, AVX-512, OpenBLAS as
+    it is, the memory policy of minitorch_cnn/_memory.py in force; batch 512 /
+    2,000, ms; benchmarks/results/2026-12-06_zen4-2core-kvm_conv-algorithms_fastnet_batch*.txt):
+
+    ============================  =============  =============  ============  =============
+    shape                         im2col         winograd       dense         PyTorch
+    ============================  =============  =============  ============  =============
+    24->64 @31x31                 361 / 1330     440 / 1710     -             528 / 1940
+    64->64 @15x15                 195 / 860      218 / 875      -             147 / 792
+    64->256 @15x15                598 / 2259     538 / 2040     -             689 / 2540
+    256->256 @7x7                 476 / 1867     368 / 1435     -             425 / 1696
+    256->256 @3x3                 97 / 332       94 / 382       86 / 315      60 / 260
+    ============================  =============  =============  ============  =============
+
+    Two choices changed with it, each backed by the Zen 3 runs too: a 15x15
+    output wastes only 1 - 225/256 of its tiles, and with K = 4 C the 16 GEMMs
+    are wide enough that Winograd won 64->256 @15x15 on both processors (0.90x
+    im2col here, 0.96-0.99x on Zen 3), while 64->64 @15x15 stays with im2col
+    (1.02-1.12x here, a tie there); and on the 3x3 map the dense form, as many
+    multiply-adds as im2col and no copy, beat Winograd (0.82-0.91x) and tied
+    im2col on Zen 3, so the dense form now takes maps of up to 9 pixels. (On one thread
     of the loaded machine, CPU time, Winograd had won every shape.) A direct
     Numba loop for FastNet's 2x2 stem lost to im2col (14.1 against 5.9 ms at
     batch 128). So did im2col + GEMM a block of images at a time (the matrix
@@ -69,10 +93,11 @@ def choose(x_shape, weight_shape, stride, padding):
     stride, padding = pair(stride), pair(padding)
     args = (x_shape, weight_shape, stride, padding)
     if (kh, kw) == (3, 3) and stride == (1, 1):
-        if x_shape[1] * x_shape[2] <= 4 and DenseSmallMap.applies(*args):
+        if x_shape[1] * x_shape[2] <= 9 and DenseSmallMap.applies(*args):
             return DenseSmallMap(*args)
         oh, ow = x_shape[1] + 2 * padding[0] - 2, x_shape[2] + 2 * padding[1] - 2
         even = oh % 2 == 0 and ow % 2 == 0
-        if (in_channels >= 128 or (in_channels >= 64 and even)) and Winograd2x2.applies(*args):
+        if ((in_channels >= 128 or (in_channels >= 64 and (even or out_channels >= 256)))
+                and Winograd2x2.applies(*args)):
             return Winograd2x2(*args)
     return Im2colGemm(*args, recompute=kh * kw > 1 and out_channels >= 128)
