@@ -57,7 +57,15 @@ def choose(x_shape, weight_shape, stride, padding):
     Winograd's 16 GEMMs have C as their inner dimension (im2col's has 9 C), so
     they need C >= 64 to run near the GEMM's speed; and an odd output wastes part
     of its last tiles (a 7x7 output is tiled as 8x8: 49 of 64 values used). The
-    rule keeps it where both runs measured it at least as fast.
+    rule keeps it where both runs measured it at least as fast. (On one thread
+    of the loaded machine, CPU time, Winograd had won every shape.) A direct
+    Numba loop for FastNet's 2x2 stem lost to im2col (14.1 against 5.9 ms at
+    batch 128). So did im2col + GEMM a block of images at a time (the matrix
+    still in cache for its GEMM, rebuilt per block in backward): at one thread
+    it cut the seed's 7x7 stem forward from 11.7 to 8.3 ms (CPU time), but at
+    two threads its small GEMMs lost, 18-30 against 16 ms forward + backward
+    for blocks of 0.25-4 MB, and 34-75 against 31-32 ms for FastNet's 2x2 stem
+    (quiet, 2026-12-01 evening).
 
     Measured again on a quiet 2-core Zen 4 EPYC (2026-12-06, AVX-512, OpenBLAS as
     it is, the memory policy of minitorch_cnn/_memory.py in force; batch 512 /
@@ -79,15 +87,7 @@ def choose(x_shape, weight_shape, stride, padding):
     im2col here, 0.96-0.99x on Zen 3), while 64->64 @15x15 stays with im2col
     (1.02-1.12x here, a tie there); and on the 3x3 map the dense form, as many
     multiply-adds as im2col and no copy, beat Winograd (0.82-0.91x) and tied
-    im2col on Zen 3, so the dense form now takes maps of up to 9 pixels. (On one thread
-    of the loaded machine, CPU time, Winograd had won every shape.) A direct
-    Numba loop for FastNet's 2x2 stem lost to im2col (14.1 against 5.9 ms at
-    batch 128). So did im2col + GEMM a block of images at a time (the matrix
-    still in cache for its GEMM, rebuilt per block in backward): at one thread
-    it cut the seed's 7x7 stem forward from 11.7 to 8.3 ms (CPU time), but at
-    two threads its small GEMMs lost, 18-30 against 16 ms forward + backward
-    for blocks of 0.25-4 MB, and 34-75 against 31-32 ms for FastNet's 2x2 stem
-    (quiet, 2026-12-01 evening).
+    im2col on Zen 3, so the dense form now takes maps of up to 9 pixels.
     """
     out_channels, in_channels, kh, kw = weight_shape
     stride, padding = pair(stride), pair(padding)
