@@ -6,7 +6,7 @@ parity with PyTorch in tests/test_fast_algorithms.py); they differ in speed
 and memory only, so the rules encode measurements:
 
 * stride-1 3x3 convolutions: Winograd F(2x2, 3x3) (``winograd.py``) where it
-  measured faster, on maps of at most 2x2 pixels the dense form (``small_map.py``);
+  measured faster, on maps of at most 3x3 pixels the dense form (``small_map.py``);
 * everything else: im2col + GEMM (the teaching layer's method), with the
   im2col matrix rebuilt in backward instead of kept when O >= 128 and the
   kernel is larger than 1x1: +1 % time there, much less memory; for the
