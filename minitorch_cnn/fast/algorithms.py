@@ -67,21 +67,9 @@ def choose(x_shape, weight_shape, stride, padding):
     for blocks of 0.25-4 MB, and 34-75 against 31-32 ms for FastNet's 2x2 stem
     (quiet, 2026-12-01 evening).
 
-    Measured again on a quiet 2-core Zen 4 EPYC (2026-12-06, AVX-512, OpenBLAS as
-    it is, the memory policy of minitorch_cnn/_memory.py in force; batch 512 /
-    2,000, ms; benchmarks/results/2026-12-06_zen4-2core-kvm_conv-algorithms_fastnet_batch*.txt):
-
-    ============================  =============  =============  ============  =============
-    shape                         im2col         winograd       dense         PyTorch
-    ============================  =============  =============  ============  =============
-    24->64 @31x31                 361 / 1330     440 / 1710     -             528 / 1940
-    64->64 @15x15                 195 / 860      218 / 875      -             147 / 792
-    64->256 @15x15                598 / 2259     538 / 2040     -             689 / 2540
-    256->256 @7x7                 476 / 1867     368 / 1435     -             425 / 1696
-    256->256 @3x3                 97 / 332       94 / 382       86 / 315      60 / 260
-    ============================  =============  =============  ============  =============
-
-    Two choices changed with it, each backed by the Zen 3 runs too: a 15x15
+    Measured again on a quiet 2-core Zen 4 EPYC (2026-12-06, AVX-512, FastNet's
+    layers at batch 512 and 2,000; table in docs/performance_log.md, "Zen 4 and a
+    batch of 2,000"). Two choices changed with it, each backed by the Zen 3 runs too: a 15x15
     output wastes only 1 - 225/256 of its tiles, and with K = 4 C the 16 GEMMs
     are wide enough that Winograd won 64->256 @15x15 on both processors (0.90x
     im2col here, 0.96-0.99x on Zen 3), while 64->64 @15x15 stays with im2col
