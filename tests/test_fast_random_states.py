@@ -279,3 +279,93 @@ def test_identity_start_differs_only_at_max_pool_ties(monkeypatch):
     plain.load_state_dict(state)
     _, _, g2 = step(fast, plain, x, g)
     compare("fastnet_whiten, every convolution on im2col", g2, g0, grad_atol(g0))
+
+
+# ------------------------------------- no gradient where nothing learns (input_grad=False)
+def test_no_backward_before_a_frozen_whitening_stem():
+    """airbench94_muon as the trainer runs it (``input_grad=False``) from a random state:
+    while the whitening stem's bias learns, only the stem skips dX; once it is frozen, the
+    first 3x3 convolution skips dX and the stem and its GELU get no backward at all. Each
+    change of ``requires_grad`` re-plans; through all of it every learnable gradient and
+    the state after each SGD step equal the plain path's (float64, random upstream
+    gradients, non-square inputs)."""
+    rng = np.random.default_rng(5)
+    plain = build("airbench94_muon", rng)
+    twin = copy.deepcopy(plain)
+    fast = minitorch_cnn.compile(twin, input_grad=False)
+    opts = [optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+            for m in (plain, twin)]
+    plans = []
+    for i, bias_learns in enumerate([True, False, False, True]):
+        for m in (plain, twin):
+            m.stem[0].bias.requires_grad = bias_learns
+        x = rng.standard_normal((3,) + SHAPES["airbench94_muon"])
+        g = rng.standard_normal((3, 10))
+        y0, _, g0 = step(plain, plain, x, g)
+        y1, dx1, g1 = step(fast, twin, x, g)
+        assert dx1 is None
+        assert ("stem.0.bias" in g1) == bias_learns
+        compare(f"step {i}", {"output": y1, **g1}, {"output": y0, **g0}, grad_atol(g0))
+        if not bias_learns:                      # no backward ran there: nothing accumulated
+            assert not twin.stem[0].bias.grad.any() and not twin.stem[0].weight.grad.any()
+        for opt in opts:
+            opt.step()
+        s0, ours = plain.state_dict(), twin.state_dict()
+        compare(f"step {i} after the step", {k: ours[k] for k in s0}, s0, 0.0)
+        plans.append((fast.plan.stem, fast.plan.no_grad))
+    assert plans == [("stem.0", []), ("block1.0", ["stem.0", "stem.1"]),
+                     ("block1.0", ["stem.0", "stem.1"]), ("stem.0", [])]
+    assert fast.replans == 2 and "stem.0.bias" in fast.replan_reason
+
+
+class FrozenFront(nn.Module):
+    """conv0 -> bn0 -> relu0 (conv0 and bn0 frozen) -> then, by ``after``: conv1 ("conv"),
+    a max-pool (a layer without a fast twin) and conv1 ("pool"), or conv1 plus a residual
+    sum that reads relu0's output a second time ("sum"); global average pool; fc."""
+
+    def __init__(self, rng, after):
+        super().__init__()
+        self.after = after
+        self.conv0 = nn.Conv2d(3, 4, 3, padding=1, dtype=np.float64, rng=rng)
+        self.bn0 = nn.BatchNorm2d(4, dtype=np.float64)
+        self.relu0 = nn.ReLU()
+        self.pool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.conv1 = nn.Conv2d(4, 4, 3, padding=1, dtype=np.float64, rng=rng)
+        self.gap, self.flatten = nn.AdaptiveAvgPool2d(1), nn.Flatten()
+        self.fc = nn.Linear(4, 2, dtype=np.float64, rng=rng)
+        for p in (*self.conv0.parameters(), *self.bn0.parameters()):
+            p.requires_grad = False
+
+    def forward(self, x):
+        h = self.relu0(self.bn0(self.conv0(x)))
+        y = self.conv1(self.pool(h) if self.after == "pool" else h)
+        y = y + h if self.after == "sum" else y
+        return self.fc(self.flatten(self.gap(y)))
+
+    def backward(self, g):
+        g = self.gap.backward(self.flatten.backward(self.fc.backward(g)))
+        gh = self.conv1.backward(g)
+        gh = self.pool.backward(gh) if self.after == "pool" else gh
+        gh = gh + g if self.after == "sum" else gh
+        return self.conv0.backward(self.bn0.backward(self.relu0.backward(gh)))
+
+
+@pytest.mark.parametrize("after,stem,no_grad", [
+    ("conv", "conv1", ["conv0", "bn0", "relu0"]),
+    ("pool", "conv0", []),
+    ("sum", "conv0", []),
+])
+def test_no_backward_only_along_a_frozen_chain(after, stem, no_grad):
+    """The frozen layers that get no backward are a chain from the data of layers with a
+    fast twin, each read by the next alone: a max-pool (plain code) or a second reader (the
+    residual sum) ends it. Gradients equal the plain path's from a random state."""
+    rng = np.random.default_rng(6)
+    model = random_state(FrozenFront(rng, after), rng)
+    x = rng.standard_normal((3, 7, 9, 3))
+    g = rng.standard_normal((3, 2))
+    fast = minitorch_cnn.compile(model, input_grad=False)
+    _, dx1, g1 = step(fast, model, x, g)
+    assert dx1 is None and (fast.plan.stem, fast.plan.no_grad) == (stem, no_grad)
+    assert sorted(g1) == ["conv1.bias", "conv1.weight", "fc.bias", "fc.weight"]
+    _, _, g0 = step(model, model, x, g)
+    compare(after, g1, g0, grad_atol(g0))

@@ -233,6 +233,8 @@ class CompiledModel:
         parts = [f"{len(p.bn_relu)} BatchNorm2d+ReLU fused"]
         if p.stem:
             parts.append(f"{p.stem}: no input gradient")
+        if p.no_grad:
+            parts.append(f"{', '.join(p.no_grad)}: nothing learns, no backward")
         if algs:
             parts.append("convolutions: " + ", ".join(f"{n} x{k}" for n, k in sorted(algs.items())))
         if p.note:
