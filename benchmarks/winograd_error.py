@@ -1,9 +1,9 @@
-"""Float32 error of Winograd F(4x4, 3x3) against im2col + GEMM and F(2x2, 3x3).
+"""Float32 error of Winograd F(4x4, 3x3) and F(3x3, 3x3) against im2col + GEMM and F(2x2, 3x3).
 
 Issue 14 allows F(4x4, 3x3) only if its float32 error stays within 1e-5 of the
 output scale, and every algorithm within 2x im2col's. This measures the forward
 pass (it fails there already) on the k x k shapes of the seed model and of
-FastNet, for several choices of F(4x4, 3x3)'s interpolation points: the
+FastNet, for several choices of F(4x4, 3x3)'s and F(3x3, 3x3)'s interpolation points: the
 transform matrices are built from the points by Toom-Cook (Lavin & Gray 2016 use
 0, +-1, +-2 and infinity). F(2x2, 3x3) runs as the fast path's NumPy twin
 (``kernels.winograd_reference``); the generic code here runs it too, as a check
@@ -21,6 +21,7 @@ from minitorch_cnn.kernels import winograd_reference as wr
 
 POINTS = [(0, 1, -1, 2, -2), (0, 1, -1, 0.5, -0.5), (0, 1, -1, 2, -0.5),
           (0, 1, -1, 0.5, -2), (0, 1, -1, 1.5, -1.5)]
+POINTS3 = [(0, 1, -1, 2), (0, 1, -1, -2), (0, 1, -1, 0.5), (0, 1, -1, -0.5)]
 # (batch, map size, C, K): the seed's 64->64 @7x7 ... and FastNet's / airbench94's maps
 SHAPES = [(8, 7, 64, 64), (8, 4, 128, 128), (4, 31, 24, 64), (4, 15, 64, 256),
           (4, 7, 256, 256), (8, 3, 256, 256)]
@@ -71,10 +72,12 @@ def f2_twin(x, w):
 def main():
     f2 = (wr.BT, wr.G, wr.AT)
     f4 = {pts: toom_cook(pts, 4) for pts in POINTS}
+    f3 = {pts: toom_cook(pts, 3) for pts in POINTS3}
     print("float32 forward error, max |y32 - y64| / max |y64|, mean of 3 draws "
           "(in brackets: / im2col + GEMM's)")
     head = ["shape", "im2col+GEMM", "F(2x2) twin", "F(2x2) here"]
     head += ["F(4x4) " + ",".join(f"{q:g}" for q in pts[1:]) for pts in POINTS]
+    head += ["F(3x3) " + ",".join(f"{q:g}" for q in pts[1:]) for pts in POINTS3]
     print(" | ".join(head))
     for n, s, c, k in SHAPES:
         rng, errs = np.random.default_rng(0), []
@@ -89,7 +92,9 @@ def main():
             x32, w32 = x.astype(np.float32), w.astype(np.float32)
             ys = [conv32(x32), f2_twin(x32, w32), winograd_forward(x32, w32, *f2)]
             ys += [winograd_forward(x32, w32, *f4[pts]) for pts in POINTS]
+            ys += [winograd_forward(x32, w32, *f3[pts]) for pts in POINTS3]
             assert np.abs(winograd_forward(x, w, *f4[POINTS[0]]) - y64).max() < 1e-10
+            assert np.abs(winograd_forward(x, w, *f3[POINTS3[0]]) - y64).max() < 1e-10
             errs.append([np.abs(y - y64).max() / np.abs(y64).max() for y in ys])
         e = np.mean(errs, axis=0)
         cells = [f"{e[0]:.1e}"] + [f"{v:.1e} ({v / e[0]:.1f}x)" for v in e[1:]]

@@ -245,9 +245,10 @@ class CompiledModel:
 def compile(model, *, input_grad=True, fusions=FUSIONS, input_shape=None):  # noqa: A001
     """The fast path for ``model``: a :class:`CompiledModel` sharing its Parameters and buffers.
 
-    ``input_grad=False`` lets the first convolution skip the gradient of the
-    data (backward then returns None), as PyTorch does for an input that
-    does not require grad; the trainer uses it. ``fusions`` picks from
+    ``input_grad=False``: no gradient of the data (backward then returns None),
+    as PyTorch does for an input that does not require grad; the first
+    convolution skips dX, or, after layers that learn nothing, the first one
+    after them, and those get no backward (fast/plan.py); the trainer uses it. ``fusions`` picks from
     :data:`FUSIONS` (``()`` for none). ``input_shape`` (H, W, C) traces the
     model now rather than at the first forward.
     """

@@ -15,7 +15,8 @@ from . import algorithms
 class FastConv2d:
     """Runs an ``nn.Conv2d`` (its Parameters, its checks) through a chosen algorithm.
 
-    ``input_grad=False``: a first layer fed with data returns no input gradient.
+    ``input_grad=False``: a convolution whose input nothing learns from (the data, or
+    the output of frozen layers: fast/plan.py) returns no input gradient.
     A frozen weight (``requires_grad = False``) gets no gradient, as in PyTorch.
     """
 
