@@ -248,8 +248,8 @@ def compile(model, *, input_grad=True, fusions=FUSIONS, input_shape=None):  # no
     ``input_grad=False``: no gradient of the data (backward then returns None),
     as PyTorch does for an input that does not require grad; the first
     convolution skips dX, or, after layers that learn nothing, the first one
-    after them, and those get no backward (fast/plan.py); the trainer uses it. ``fusions`` picks from
-    :data:`FUSIONS` (``()`` for none). ``input_shape`` (H, W, C) traces the
-    model now rather than at the first forward.
+    after them, and those get no backward (fast/plan.py); the trainer uses it.
+    ``fusions`` picks from :data:`FUSIONS` (``()`` for none). ``input_shape``
+    (H, W, C) traces the model now rather than at the first forward.
     """
     return CompiledModel(model, input_grad=input_grad, fusions=fusions, input_shape=input_shape)
