@@ -71,14 +71,14 @@ def f2_twin(x, w):
 
 def main():
     f2 = (wr.BT, wr.G, wr.AT)
-    f4 = {pts: toom_cook(pts, 4) for pts in POINTS}
-    f3 = {pts: toom_cook(pts, 3) for pts in POINTS3}
+    larger = [(m, pts, toom_cook(pts, m)) for m, sets in ((4, POINTS), (3, POINTS3))
+              for pts in sets]                                   # F(m x m, 3x3) per point set
     print("float32 forward error, max |y32 - y64| / max |y64|, mean of 3 draws "
           "(in brackets: / im2col + GEMM's)")
     head = ["shape", "im2col+GEMM", "F(2x2) twin", "F(2x2) here"]
-    head += ["F(4x4) " + ",".join(f"{q:g}" for q in pts[1:]) for pts in POINTS]
-    head += ["F(3x3) " + ",".join(f"{q:g}" for q in pts[1:]) for pts in POINTS3]
+    head += [f"F({m}x{m}) " + ",".join(f"{q:g}" for q in pts[1:]) for m, pts, _ in larger]
     print(" | ".join(head))
+    exact = {m: f for m, _, f in larger}                         # one set per size, in float64
     for n, s, c, k in SHAPES:
         rng, errs = np.random.default_rng(0), []
         for _ in range(3):
@@ -91,10 +91,9 @@ def main():
             conv32.weight.data[...] = w
             x32, w32 = x.astype(np.float32), w.astype(np.float32)
             ys = [conv32(x32), f2_twin(x32, w32), winograd_forward(x32, w32, *f2)]
-            ys += [winograd_forward(x32, w32, *f4[pts]) for pts in POINTS]
-            ys += [winograd_forward(x32, w32, *f3[pts]) for pts in POINTS3]
-            assert np.abs(winograd_forward(x, w, *f4[POINTS[0]]) - y64).max() < 1e-10
-            assert np.abs(winograd_forward(x, w, *f3[POINTS3[0]]) - y64).max() < 1e-10
+            ys += [winograd_forward(x32, w32, *f) for _, _, f in larger]
+            for f in exact.values():
+                assert np.abs(winograd_forward(x, w, *f) - y64).max() < 1e-10
             errs.append([np.abs(y - y64).max() / np.abs(y64).max() for y in ys])
         e = np.mean(errs, axis=0)
         cells = [f"{e[0]:.1e}"] + [f"{v:.1e} ({v / e[0]:.1f}x)" for v in e[1:]]
