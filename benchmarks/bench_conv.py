@@ -31,6 +31,7 @@ sys.path.insert(0, HERE)
 from harness import Worker, header, noise_line, serve  # noqa: E402
 
 BATCH = {"seed": 100, "fastnet": 512}
+COLUMNS = ("im2col+gemm", "winograd-2x2", "winograd-4x4", "dense-small-map")  # table order
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
@@ -199,8 +200,8 @@ def main():
                 keys.append(key)
         print(f"\n## {model}, batch {batch}: ms (forward + backward), ratio to PyTorch, "
               "GFLOP/s")
-        print(f"{'shape':28s} {'PyTorch':>14s} {'im2col+gemm':>20s} {'winograd-2x2':>20s} "
-              f"{'dense-small-map':>20s}  chosen")
+        print(f"{'shape':28s} {'PyTorch':>14s} " + " ".join(f"{a:>20s}" for a in COLUMNS)
+              + "  chosen")
         for key in keys:
             n, cin, cout, k, s, p, h = key
             algos = mt.ask(op="applicable", key=list(key))
@@ -216,7 +217,7 @@ def main():
             t_torch = min(cells["torch"])
             row = f"{cin}->{cout} {k}x{k}/s{s}p{p} @{h}x{h}"
             line = f"{row:28s} {t_torch * 1e3:7.1f} {gflop / t_torch:4.0f}GF "
-            for algo in ("im2col+gemm", "winograd-2x2", "dense-small-map"):
+            for algo in COLUMNS:
                 if algo in cells:
                     t = cells[algo]
                     line += f"{t * 1e3:7.1f} {t / t_torch:5.2f}x {gflop / t:4.0f}GF "

@@ -5,8 +5,8 @@ object (see fast/conv.py for the protocol). Every algorithm is exact (float64
 parity with PyTorch in tests/test_fast_algorithms.py); they differ in speed
 and memory only, so the rules encode measurements:
 
-* stride-1 3x3 convolutions: Winograd F(2x2, 3x3) (``winograd.py``) where it
-  measured faster, on maps of at most 3x3 pixels the dense form (``small_map.py``);
+* stride-1 3x3 convolutions: Winograd F(4x4, 3x3) or F(2x2, 3x3) (``winograd.py``)
+  where they measured faster, on small maps the dense form (``small_map.py``);
 * everything else: im2col + GEMM (the teaching layer's method), with the
   im2col matrix rebuilt in backward instead of kept when O >= 128 and the
   kernel is larger than 1x1: +1 % time there, much less memory; for the
@@ -15,16 +15,24 @@ and memory only, so the rules encode measurements:
 from ._workspace import pair
 from .im2col import Im2colGemm
 from .small_map import DenseSmallMap
-from .winograd import Winograd2x2
+from .winograd import Winograd2x2, Winograd4x4
 
+F4X4_MIN_TILES = 512    # F(4x4)'s 36 GEMMs need this many rows (4x4 tiles in the batch)
 ALGORITHMS = {"im2col+gemm": Im2colGemm, Winograd2x2.name: Winograd2x2,
-              DenseSmallMap.name: DenseSmallMap}
+              Winograd4x4.name: Winograd4x4, DenseSmallMap.name: DenseSmallMap}
 
 
 def choose(x_shape, weight_shape, stride, padding):
     """The algorithm for a convolution: x (N, H, W, C), weight (K, C, kh, kw).
 
-    * a 3x3 stride-1 convolution on a map of at most 9 pixels: ``DenseSmallMap``
+    * a 3x3 stride-1 convolution with C >= 64 input channels, an output of at least
+      3x3 and at least ``F4X4_MIN_TILES`` 4x4 output tiles in the batch:
+      ``Winograd4x4`` (FastNet's four 3x3 layers after the first at batch 512 and
+      2,000; 2.25 multiplies per output instead of F(2x2)'s 4, and V and M
+      2.25x the input and output instead of 4x, but 36 GEMMs whose rows are the
+      tiles, too short below a few hundred: the seed model's layers at batch
+      100, 100-400 tiles, measured slower with it);
+    * otherwise, on a map of at most 9 pixels: ``DenseSmallMap``
       (the seed's layer3/layer4 at 2x2: every block of the dense weight is a
       real tap, 16 C K multiply-adds per image, the minimum; at 3x3 as many
       multiply-adds as im2col's, in one GEMM without the copy);
@@ -81,9 +89,13 @@ def choose(x_shape, weight_shape, stride, padding):
     stride, padding = pair(stride), pair(padding)
     args = (x_shape, weight_shape, stride, padding)
     if (kh, kw) == (3, 3) and stride == (1, 1):
+        oh, ow = x_shape[1] + 2 * padding[0] - 2, x_shape[2] + 2 * padding[1] - 2
+        tiles = x_shape[0] * -(-oh // 4) * -(-ow // 4)               # rows of F(4x4)'s GEMMs
+        if (in_channels >= 64 and min(oh, ow) >= 3 and tiles >= F4X4_MIN_TILES
+                and Winograd4x4.applies(*args)):
+            return Winograd4x4(*args)
         if x_shape[1] * x_shape[2] <= 9 and DenseSmallMap.applies(*args):
             return DenseSmallMap(*args)
-        oh, ow = x_shape[1] + 2 * padding[0] - 2, x_shape[2] + 2 * padding[1] - 2
         even = oh % 2 == 0 and ow % 2 == 0
         if ((in_channels >= 128 or (in_channels >= 64 and (even or out_channels >= 256)))
                 and Winograd2x2.applies(*args)):

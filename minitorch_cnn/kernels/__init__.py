@@ -148,45 +148,50 @@ def _winograd():
     return winograd_numba
 
 
-def winograd_filter(w):
-    """w (K, C, 3, 3) -> U^T (16, K, C), U[4i+j] = (G w G^T)[i, j]: one small GEMM, no kernel.
+def _transform(f):
+    """f, or F(2x2, 3x3) when none is given."""
+    from .winograd_reference import F2x2
+    return F2x2 if f is None else f
 
+
+def winograd_filter(w, f=None):
+    """w (K, C, 3, 3) -> U^T (a*a, K, C), U[a i + j] = (G w G^T)[i, j]: one small GEMM, no kernel.
+
+    ``f`` is the transform (``winograd_reference.F2x2``, the default, or ``F4x4``).
     Returned as U's transpose, the layout the GEMM writes directly; use
-    ``.transpose(0, 2, 1)`` for U (16, C, K): BLAS takes transposed operands
-    without a copy.
+    ``.transpose(0, 2, 1)`` for U (a*a, C, K): BLAS takes transposed operands
+    without a copy. Computed in float64 (F(4x4)'s G holds thirds), then cast.
     """
-    from .winograd_reference import G
     k, c = w.shape[:2]
-    gg = np.kron(G, G).astype(w.dtype)                         # (16, 9): (i,j) x (p,q)
-    return (gg @ w.reshape(k * c, 9).T).reshape(16, k, c)
+    gg = np.kron(_transform(f).G, _transform(f).G)             # (a*a, 9): (i,j) x (p,q)
+    return (gg @ w.reshape(k * c, 9).T.astype(np.float64)).astype(w.dtype).reshape(-1, k, c)
 
 
-def winograd_filter_adjoint(dut):
-    """dU^T (16, K, C) -> dw (K, C, 3, 3): G^T du G, the adjoint of winograd_filter."""
-    from .winograd_reference import G
+def winograd_filter_adjoint(dut, f=None):
+    """dU^T (a*a, K, C) -> dw (K, C, 3, 3): G^T du G, the adjoint of winograd_filter."""
     _, k, c = dut.shape
-    gg = np.kron(G, G).astype(dut.dtype)
-    return (dut.reshape(16, k * c).T @ gg).reshape(k, c, 3, 3)
+    gg = np.kron(_transform(f).G, _transform(f).G)
+    return (dut.reshape(-1, k * c).T @ gg).astype(dut.dtype).reshape(k, c, 3, 3)
 
 
-def winograd_input(x, ph, pw, th, tw, out=None):
-    """x (N, H, W, C) -> V (16, N*TH*TW, C), B^T d B for each 4x4 patch (into ``out`` if given)."""
-    return _winograd().input_transform(x, ph, pw, th, tw, out)
+def winograd_input(x, ph, pw, th, tw, out=None, f=None):
+    """x (N, H, W, C) -> V (a*a, N*TH*TW, C), B^T d B for each a x a patch (into ``out`` if given)."""
+    return _winograd().input_transform(x, ph, pw, th, tw, out, f=_transform(f))
 
 
-def winograd_output(m, n, oh, ow, th, tw, out=None):
-    """M (16, N*TH*TW, K) -> y (N, OH, OW, K), A^T m A for each tile (into ``out`` if given)."""
-    return _winograd().output_transform(m, n, oh, ow, th, tw, out)
+def winograd_output(m, n, oh, ow, th, tw, out=None, f=None):
+    """M (a*a, N*TH*TW, K) -> y (N, OH, OW, K), A^T m A for each tile (into ``out`` if given)."""
+    return _winograd().output_transform(m, n, oh, ow, th, tw, out, f=_transform(f))
 
 
-def winograd_output_adjoint(g, th, tw, out=None):
-    """g (N, OH, OW, K) -> dM (16, N*TH*TW, K), A g A^T: the adjoint of winograd_output."""
-    return _winograd().output_transform_adjoint(g, th, tw, out)
+def winograd_output_adjoint(g, th, tw, out=None, f=None):
+    """g (N, OH, OW, K) -> dM (a*a, N*TH*TW, K), A g A^T: the adjoint of winograd_output."""
+    return _winograd().output_transform_adjoint(g, th, tw, out, f=_transform(f))
 
 
-def winograd_input_adjoint(dv, x_shape, ph, pw, th, tw, out=None):
-    """dV (16, N*TH*TW, C) -> dx (N, H, W, C), B dv B^T summed over overlapping patches."""
-    return _winograd().input_transform_adjoint(dv, x_shape, ph, pw, th, tw, out)
+def winograd_input_adjoint(dv, x_shape, ph, pw, th, tw, out=None, f=None):
+    """dV (a*a, N*TH*TW, C) -> dx (N, H, W, C), B dv B^T summed over overlapping patches."""
+    return _winograd().input_transform_adjoint(dv, x_shape, ph, pw, th, tw, out, f=_transform(f))
 
 
 _active = _load(os.environ.get("MINITORCH_KERNELS", "numba"))

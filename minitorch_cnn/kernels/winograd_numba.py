@@ -1,7 +1,8 @@
-"""Winograd F(2x2, 3x3) tile transforms as Numba loops: the twins of ``winograd_reference.py``.
+"""Winograd F(2x2, 3x3) and F(4x4, 3x3) tile transforms as Numba loops: the twins of ``winograd_reference.py``.
 
-Same names, signatures and layouts (``V`` (16, P, C), ``M`` (16, P, K), tiles in
-(image, tile row, tile column) order). Each kernel visits the tiles in memory
+Same names, signatures and layouts (``V`` (a*a, P, C), ``M`` (a*a, P, K), tiles in
+(image, tile row, tile column) order). F(2x2) and F(4x4) each have four
+kernels, their matrices written out as the additions and multiplies they are. Each kernel visits the tiles in memory
 order and, inside a tile, runs along the channels, the contiguous axis of every
 array involved, so LLVM vectorises the 4x4 arithmetic across channels.
 
@@ -24,6 +25,8 @@ Serial, with outputs allocated by NumPy, for the reasons given at the top of
 import numba
 import numpy as np
 
+from .winograd_reference import F2x2, F4x4
+
 _jit = numba.njit(cache=True, nogil=True)
 
 
@@ -37,21 +40,22 @@ def _tile(p, th, tw):
 
 @_jit
 def _gather(x, b, r0, c0, d):
-    """d (4, 4, C) <- the 4x4 patch of image b at (r0, c0), zeros outside the image."""
+    """d (a, a, C) <- the a x a patch of image b at (r0, c0), zeros outside the image."""
     _, h, w, c = x.shape
-    inside = c0 >= 0 and c0 + 4 <= w
-    for u in range(4):
+    a = d.shape[0]
+    inside = c0 >= 0 and c0 + a <= w
+    for u in range(a):
         r = r0 + u
         if r < 0 or r >= h:
-            for v in range(4):
+            for v in range(a):
                 for ch in range(c):
                     d[u, v, ch] = 0
         elif inside:
-            for v in range(4):
+            for v in range(a):
                 for ch in range(c):
                     d[u, v, ch] = x[b, r, c0 + v, ch]
         else:
-            for v in range(4):
+            for v in range(a):
                 col = c0 + v
                 if col < 0 or col >= w:
                     for ch in range(c):
@@ -168,35 +172,198 @@ def _input_transform_adjoint(dv, ph, pw, th, tw, dx, t, d):
                             dx[b, r, col, ch] += d[u, q, ch]
 
 
+# ------------------------------------------------------------- F(4x4, 3x3)
+# The rows of F4x4's matrices (winograd_reference.py), written out as the
+# multiply-adds they are; each helper maps one vector of six (or four) values
+# per channel, so a tile is two passes of it: over rows, then over columns.
+# The coefficients are float32 (all are exact binary fractions), so float32 tiles
+# stay float32 and float64 tiles float64, as in the NumPy twin.
+_H, _Q, _E = np.float32(0.5), np.float32(0.25), np.float32(0.125)
+_2, _4, _8, _3H, _5H = np.float32(2), np.float32(4), np.float32(8), np.float32(1.5), np.float32(2.5)
+
+
+@_jit
+def _bt6(d0, d1, d2, d3, d4, d5):
+    """B^T d."""
+    return (d0 + _3H * d1 - _2 * d2 - _3H * d3 + d4,
+            d4 - d1 - _5H * d2 - _H * d3,
+            d1 + _H * d2 - _5H * d3 + d4,
+            _H * d3 - _H * d1 - d2 + d4,
+            _2 * d1 - d2 - _2 * d3 + d4,
+            d1 + _3H * d2 - _2 * d3 - _3H * d4 + d5)
+
+
+@_jit
+def _b6(t0, t1, t2, t3, t4, t5):
+    """B t: the adjoint of _bt6."""
+    return (t0,
+            _3H * t0 - t1 + t2 - _H * t3 + _2 * t4 + t5,
+            _H * t2 - _2 * t0 - _5H * t1 - t3 - t4 + _3H * t5,
+            _H * t3 - _3H * t0 - _H * t1 - _5H * t2 - _2 * t4 - _2 * t5,
+            t0 + t1 + t2 + t3 + t4 - _3H * t5,
+            t5)
+
+
+@_jit
+def _at6(m0, m1, m2, m3, m4, m5):
+    """A^T m (six values -> four)."""
+    return (m0 + m1 + m2 + m3 + m4,
+            m1 - m2 + _2 * m3 - _H * m4,
+            m1 + m2 + _4 * m3 + _Q * m4,
+            m1 - m2 + _8 * m3 - _E * m4 + m5)
+
+
+@_jit
+def _a4(g0, g1, g2, g3):
+    """A g (four values -> six): the adjoint of _at6."""
+    return (g0,
+            g0 + g1 + g2 + g3,
+            g0 - g1 + g2 - g3,
+            g0 + _2 * g1 + _4 * g2 + _8 * g3,
+            g0 - _H * g1 + _Q * g2 - _E * g3,
+            g3)
+
+
+@_jit
+def _input_transform4(x, ph, pw, th, tw, v, d, t):
+    n, _, _, c = x.shape
+    for p in range(n * th * tw):
+        b, ti, tj = _tile(p, th, tw)
+        _gather(x, b, 4 * ti - ph, 4 * tj - pw, d)
+        for j in range(6):                       # t = B^T d (over rows)
+            for ch in range(c):
+                (t[0, j, ch], t[1, j, ch], t[2, j, ch], t[3, j, ch], t[4, j, ch],
+                 t[5, j, ch]) = _bt6(d[0, j, ch], d[1, j, ch], d[2, j, ch], d[3, j, ch],
+                                     d[4, j, ch], d[5, j, ch])
+        for i in range(6):                       # V = t B (over columns)
+            e = 6 * i
+            for ch in range(c):
+                (v[e, p, ch], v[e + 1, p, ch], v[e + 2, p, ch], v[e + 3, p, ch], v[e + 4, p, ch],
+                 v[e + 5, p, ch]) = _bt6(t[i, 0, ch], t[i, 1, ch], t[i, 2, ch], t[i, 3, ch],
+                                         t[i, 4, ch], t[i, 5, ch])
+
+
+@_jit
+def _output_transform4(m, th, tw, y, t, s):
+    n, oh, ow, k = y.shape
+    for p in range(n * th * tw):
+        b, ti, tj = _tile(p, th, tw)
+        for j in range(6):                       # t = A^T m (rows 6 -> 4)
+            for ch in range(k):
+                t[0, j, ch], t[1, j, ch], t[2, j, ch], t[3, j, ch] = _at6(
+                    m[j, p, ch], m[6 + j, p, ch], m[12 + j, p, ch], m[18 + j, p, ch],
+                    m[24 + j, p, ch], m[30 + j, p, ch])
+        for i in range(4):                       # y = t A (columns 6 -> 4)
+            for ch in range(k):
+                s[i, 0, ch], s[i, 1, ch], s[i, 2, ch], s[i, 3, ch] = _at6(
+                    t[i, 0, ch], t[i, 1, ch], t[i, 2, ch], t[i, 3, ch], t[i, 4, ch], t[i, 5, ch])
+        row, col = 4 * ti, 4 * tj
+        for a in range(min(4, oh - row)):        # the pixels of the tile that exist
+            for q in range(min(4, ow - col)):
+                for ch in range(k):
+                    y[b, row + a, col + q, ch] = s[a, q, ch]
+
+
+@_jit
+def _output_transform_adjoint4(g, th, tw, dm, q, t):
+    n, oh, ow, k = g.shape
+    for p in range(n * th * tw):
+        b, ti, tj = _tile(p, th, tw)
+        row, col = 4 * ti, 4 * tj
+        for a in range(4):                       # q <- the 4x4 patch, zeros past the edge
+            for c4 in range(4):
+                if row + a < oh and col + c4 < ow:
+                    for ch in range(k):
+                        q[a, c4, ch] = g[b, row + a, col + c4, ch]
+                else:
+                    for ch in range(k):
+                        q[a, c4, ch] = 0
+        for j in range(4):                       # t = A g (rows 4 -> 6)
+            for ch in range(k):
+                (t[0, j, ch], t[1, j, ch], t[2, j, ch], t[3, j, ch], t[4, j, ch],
+                 t[5, j, ch]) = _a4(q[0, j, ch], q[1, j, ch], q[2, j, ch], q[3, j, ch])
+        for i in range(6):                       # dM = t A^T (columns 4 -> 6)
+            e = 6 * i
+            for ch in range(k):
+                (dm[e, p, ch], dm[e + 1, p, ch], dm[e + 2, p, ch], dm[e + 3, p, ch],
+                 dm[e + 4, p, ch], dm[e + 5, p, ch]) = _a4(t[i, 0, ch], t[i, 1, ch], t[i, 2, ch],
+                                                           t[i, 3, ch])
+
+
+@_jit
+def _input_transform_adjoint4(dv, ph, pw, th, tw, dx, t, d):
+    n, h, w, c = dx.shape
+    for p in range(n * th * tw):
+        b, ti, tj = _tile(p, th, tw)
+        for i in range(6):                       # t = dv B^T (over columns)
+            e = 6 * i
+            for ch in range(c):
+                (t[i, 0, ch], t[i, 1, ch], t[i, 2, ch], t[i, 3, ch], t[i, 4, ch],
+                 t[i, 5, ch]) = _b6(dv[e, p, ch], dv[e + 1, p, ch], dv[e + 2, p, ch],
+                                    dv[e + 3, p, ch], dv[e + 4, p, ch], dv[e + 5, p, ch])
+        for j in range(6):                       # d = B t (over rows)
+            for ch in range(c):
+                (d[0, j, ch], d[1, j, ch], d[2, j, ch], d[3, j, ch], d[4, j, ch],
+                 d[5, j, ch]) = _b6(t[0, j, ch], t[1, j, ch], t[2, j, ch], t[3, j, ch],
+                                    t[4, j, ch], t[5, j, ch])
+        r0, c0 = 4 * ti - ph, 4 * tj - pw       # add the patch back onto dx
+        for u in range(6):
+            r = r0 + u
+            if 0 <= r < h:
+                for q in range(6):
+                    col = c0 + q
+                    if 0 <= col < w:
+                        for ch in range(c):
+                            dx[b, r, col, ch] += d[u, q, ch]
+
 # --------------------------------------------------------------- wrappers
-def input_transform(x, ph, pw, th, tw, out=None):
+def _scratch(f, rows, c, dtype):
+    """Two (rows, a, C) scratch arrays for a tile's intermediate values."""
+    return np.empty((2, rows, f.a, c), dtype=dtype)
+
+
+def _check(f):
+    if f is not F2x2 and f is not F4x4:
+        raise ValueError(f"winograd_numba has kernels for F2x2 and F4x4 only, not {f!r}")
+    return f is F2x2
+
+
+def input_transform(x, ph, pw, th, tw, out=None, f=F2x2):
     x = np.ascontiguousarray(x)
     n, _, _, c = x.shape
-    v = np.empty((16, n * th * tw, c), dtype=x.dtype) if out is None else out
-    scratch = np.empty((2, 4, 4, c), dtype=x.dtype)
-    _input_transform(x, ph, pw, th, tw, v, scratch[0], scratch[1])
+    v = np.empty((f.a * f.a, n * th * tw, c), dtype=x.dtype) if out is None else out
+    kernel = _input_transform if _check(f) else _input_transform4
+    kernel(x, ph, pw, th, tw, v, *_scratch(f, f.a, c, x.dtype))
     return v
 
 
-def output_transform(m, n, oh, ow, th, tw, out=None):
-    y = np.empty((n, oh, ow, m.shape[2]), dtype=m.dtype) if out is None else out
-    _output_transform(np.ascontiguousarray(m), th, tw, y, np.empty((2, 2, m.shape[2]), m.dtype))
+def output_transform(m, n, oh, ow, th, tw, out=None, f=F2x2):
+    k = m.shape[2]
+    y = np.empty((n, oh, ow, k), dtype=m.dtype) if out is None else out
+    m = np.ascontiguousarray(m)
+    if _check(f):
+        _output_transform(m, th, tw, y, np.empty((2, 2, k), m.dtype))
+    else:
+        _output_transform4(m, th, tw, y, *_scratch(f, f.m, k, m.dtype))
     return y
 
 
-def output_transform_adjoint(g, th, tw, out=None):
+def output_transform_adjoint(g, th, tw, out=None, f=F2x2):
     g = np.ascontiguousarray(g)
     n, _, _, k = g.shape
-    dm = np.empty((16, n * th * tw, k), dtype=g.dtype) if out is None else out
-    _output_transform_adjoint(g, th, tw, dm, np.empty((2, 2, k), g.dtype),
-                              np.empty((4, 2, k), g.dtype))
+    dm = np.empty((f.a * f.a, n * th * tw, k), dtype=g.dtype) if out is None else out
+    if _check(f):
+        _output_transform_adjoint(g, th, tw, dm, np.empty((2, 2, k), g.dtype),
+                                  np.empty((4, 2, k), g.dtype))
+    else:
+        _output_transform_adjoint4(g, th, tw, dm, *_scratch(f, f.a, k, g.dtype))
     return dm
 
 
-def input_transform_adjoint(dv, x_shape, ph, pw, th, tw, out=None):
+def input_transform_adjoint(dv, x_shape, ph, pw, th, tw, out=None, f=F2x2):
     dx = np.zeros(x_shape, dtype=dv.dtype) if out is None else out
     if out is not None:
         dx[...] = 0
-    scratch = np.empty((2, 4, 4, x_shape[3]), dtype=dv.dtype)
-    _input_transform_adjoint(np.ascontiguousarray(dv), ph, pw, th, tw, dx, scratch[0], scratch[1])
+    kernel = _input_transform_adjoint if _check(f) else _input_transform_adjoint4
+    kernel(np.ascontiguousarray(dv), ph, pw, th, tw, dx, *_scratch(f, f.a, x_shape[3], dv.dtype))
     return dx
