@@ -280,6 +280,17 @@ def test_runner_shares_parameters_state_and_modes_and_switches_between_steps():
         minitorch_cnn.compile(model, fusions=("winograd-bn",), input_shape=(32, 32, 3))
 
 
+def test_the_algorithm_follows_the_batch_not_the_trace():
+    """The plan traces one image, but a convolution's algorithm may depend on the batch
+    (F(4x4, 3x3) needs 512 4x4 tiles): each batch size gets its own choice."""
+    model = nn.Sequential(nn.Conv2d(64, 64, 3, padding=1, rng=np.random.default_rng(0)))
+    fast = minitorch_cnn.compile(model, input_shape=(8, 8, 64))
+    assert "winograd-4x4" not in fast.describe()               # traced with one image
+    x = np.random.default_rng(1).standard_normal((128, 8, 8, 64)).astype(np.float32)
+    np.testing.assert_allclose(fast(x), model(x), rtol=1e-4, atol=1e-4)
+    assert "winograd-4x4" in fast.describe() and "winograd-2x2" in fast.describe()
+
+
 def test_repr_and_summary_say_what_was_fused_and_which_algorithm():
     fast = minitorch_cnn.compile(models.resnet50_layer4())
     assert "not traced yet" in repr(fast)

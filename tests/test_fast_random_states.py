@@ -228,15 +228,16 @@ def test_plain_and_compiled_equal_torch_from_a_random_state(torch, name):
 
 
 # ------------------------------------------------ issue 23's state: identity filters, ties
-def force_algorithm(fast, cls):
-    """Run every convolution of a traced runner with algorithm ``cls`` where it applies."""
+def force_algorithm(fast, cls, batch):
+    """Run every convolution of a traced runner with algorithm ``cls`` where it applies, for
+    batches of ``batch`` (algorithms are chosen per input shape, batch included)."""
     for twin in fast.plan.fast.values():
         if isinstance(twin, FastConv2d):
             c = twin.conv
-            for key in twin.algorithms:
-                x_shape = (1,) + key
+            for key in list(twin.algorithms):
+                x_shape = (batch,) + key[1:]
                 if cls.applies(x_shape, c.weight.shape, c.stride, c.padding):
-                    twin.algorithms[key] = cls(x_shape, c.weight.shape, c.stride, c.padding)
+                    twin.algorithms[x_shape] = cls(x_shape, c.weight.shape, c.stride, c.padding)
 
 
 def pool_windows(x, k):
@@ -289,7 +290,7 @@ def test_identity_start_differs_only_at_max_pool_ties(monkeypatch):
         assert not (differ & ~ties).any()              # only where the plain maximum is tied
         routed_differently += differ.sum()
     assert routed_differently > 0                      # the state does hit the kink
-    force_algorithm(fast, Im2colGemm)
+    force_algorithm(fast, Im2colGemm, len(x))
     plain.load_state_dict(state)
     _, _, g2 = step(fast, plain, x, g)
     compare("fastnet_whiten, every convolution on im2col", g2, g0, grad_atol(g0))

@@ -227,9 +227,9 @@ class CompiledModel:
             return head + ", not traced yet)"
         p = self.plan
         algs = {}
-        for twin in p.fast.values():
-            for a in getattr(twin, "algorithms", {}).values():
-                algs[a.name] = algs.get(a.name, 0) + 1
+        for twin in p.fast.values():                  # layers per algorithm, over their shapes
+            for name in {a.name for a in getattr(twin, "algorithms", {}).values()}:
+                algs[name] = algs.get(name, 0) + 1
         parts = [f"{len(p.bn_relu)} BatchNorm2d+ReLU fused"]
         if p.stem:
             parts.append(f"{p.stem}: no input gradient")

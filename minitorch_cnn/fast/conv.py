@@ -3,8 +3,8 @@
 An algorithm is an object with ``name``, ``applies(x_shape, weight_shape,
 stride, padding)`` (a static method), ``forward(x, w) -> (y, saved)`` (y
 without the bias) and ``backward(g, saved, w, need_dx) -> (dx or None, dw)``,
-made once per layer and input shape (so it may keep workspaces between
-steps). :func:`minitorch_cnn.fast.algorithms.choose` picks one per shape.
+made once per layer and input shape, batch included (so it may keep workspaces
+between steps, and the choice may depend on the batch). :func:`minitorch_cnn.fast.algorithms.choose` picks one per shape.
 """
 import numpy as np
 
@@ -22,11 +22,11 @@ class FastConv2d:
 
     def __init__(self, conv, input_grad=True):
         self.conv, self.input_grad = conv, bool(input_grad)
-        self.algorithms = {}   # input shape without the batch -> algorithm object
+        self.algorithms = {}   # input shape, batch included (F(4x4) needs a large one) -> algorithm
         self._cache = None
 
     def algorithm(self, x_shape):
-        key = tuple(x_shape[1:])
+        key = tuple(x_shape)
         alg = self.algorithms.get(key)
         if alg is None:
             c = self.conv
