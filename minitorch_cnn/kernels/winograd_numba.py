@@ -66,6 +66,32 @@ def _gather(x, b, r0, c0, d):
 
 
 @_jit
+def _tile_in(g, b, row, col, q):
+    """q (m, m, K) <- the m x m output tile of g at (row, col), zeros past the edge."""
+    _, oh, ow, k = g.shape
+    m = q.shape[0]
+    for a in range(m):
+        for c in range(m):
+            if row + a < oh and col + c < ow:
+                for ch in range(k):
+                    q[a, c, ch] = g[b, row + a, col + c, ch]
+            else:
+                for ch in range(k):
+                    q[a, c, ch] = 0
+
+
+@_jit
+def _tile_out(s, y, b, row, col):
+    """y's m x m output tile at (row, col) <- s (m, m, K), the pixels of it that exist."""
+    _, oh, ow, k = y.shape
+    m = s.shape[0]
+    for a in range(min(m, oh - row)):
+        for c in range(min(m, ow - col)):
+            for ch in range(k):
+                y[b, row + a, col + c, ch] = s[a, c, ch]
+
+
+@_jit
 def _input_transform(x, ph, pw, th, tw, v, d, t):
     n, _, _, c = x.shape
     for p in range(n * th * tw):
@@ -88,7 +114,7 @@ def _input_transform(x, ph, pw, th, tw, v, d, t):
 
 @_jit
 def _output_transform(m, th, tw, y, t):
-    n, oh, ow, k = y.shape
+    n, k = y.shape[0], y.shape[3]
     for p in range(n * th * tw):
         b, ti, tj = _tile(p, th, tw)
         r, col = 2 * ti, 2 * tj
@@ -106,26 +132,15 @@ def _output_transform(m, th, tw, y, t):
             t[0, 1, ch] = t01 - t02 - t03
             t[1, 0, ch] = t10 + t11 + t12
             t[1, 1, ch] = t11 - t12 - t13
-        for a in range(min(2, oh - r)):          # the pixels of the tile that exist
-            for q in range(min(2, ow - col)):
-                for ch in range(k):
-                    y[b, r + a, col + q, ch] = t[a, q, ch]
+        _tile_out(t, y, b, r, col)               # the pixels of the tile that exist
 
 
 @_jit
 def _output_transform_adjoint(g, th, tw, dm, t, s):
-    n, oh, ow, k = g.shape
+    n, k = g.shape[0], g.shape[3]
     for p in range(n * th * tw):
         b, ti, tj = _tile(p, th, tw)
-        r, col = 2 * ti, 2 * tj
-        for a in range(2):                       # t <- the 2x2 patch, zeros past the edge
-            for q in range(2):
-                if r + a < oh and col + q < ow:
-                    for ch in range(k):
-                        t[a, q, ch] = g[b, r + a, col + q, ch]
-                else:
-                    for ch in range(k):
-                        t[a, q, ch] = 0
+        _tile_in(g, b, 2 * ti, 2 * tj, t)        # t <- the 2x2 patch, zeros past the edge
         for q in range(2):                       # s = A g (2 rows -> 4)
             for ch in range(k):
                 s[0, q, ch] = t[0, q, ch]
@@ -245,7 +260,7 @@ def _input_transform4(x, ph, pw, th, tw, v, d, t):
 
 @_jit
 def _output_transform4(m, th, tw, y, t, s):
-    n, oh, ow, k = y.shape
+    n, k = y.shape[0], y.shape[3]
     for p in range(n * th * tw):
         b, ti, tj = _tile(p, th, tw)
         for j in range(6):                       # t = A^T m (rows 6 -> 4)
@@ -257,27 +272,15 @@ def _output_transform4(m, th, tw, y, t, s):
             for ch in range(k):
                 s[i, 0, ch], s[i, 1, ch], s[i, 2, ch], s[i, 3, ch] = _at6(
                     t[i, 0, ch], t[i, 1, ch], t[i, 2, ch], t[i, 3, ch], t[i, 4, ch], t[i, 5, ch])
-        row, col = 4 * ti, 4 * tj
-        for a in range(min(4, oh - row)):        # the pixels of the tile that exist
-            for q in range(min(4, ow - col)):
-                for ch in range(k):
-                    y[b, row + a, col + q, ch] = s[a, q, ch]
+        _tile_out(s, y, b, 4 * ti, 4 * tj)       # the pixels of the tile that exist
 
 
 @_jit
 def _output_transform_adjoint4(g, th, tw, dm, q, t):
-    n, oh, ow, k = g.shape
+    n, k = g.shape[0], g.shape[3]
     for p in range(n * th * tw):
         b, ti, tj = _tile(p, th, tw)
-        row, col = 4 * ti, 4 * tj
-        for a in range(4):                       # q <- the 4x4 patch, zeros past the edge
-            for c4 in range(4):
-                if row + a < oh and col + c4 < ow:
-                    for ch in range(k):
-                        q[a, c4, ch] = g[b, row + a, col + c4, ch]
-                else:
-                    for ch in range(k):
-                        q[a, c4, ch] = 0
+        _tile_in(g, b, 4 * ti, 4 * tj, q)        # q <- the 4x4 patch, zeros past the edge
         for j in range(4):                       # t = A g (rows 4 -> 6)
             for ch in range(k):
                 (t[0, j, ch], t[1, j, ch], t[2, j, ch], t[3, j, ch], t[4, j, ch],
