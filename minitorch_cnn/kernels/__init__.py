@@ -160,18 +160,25 @@ def winograd_filter(w, f=None):
     ``f`` is the transform (``winograd_reference.F2x2``, the default, or ``F4x4``).
     Returned as U's transpose, the layout the GEMM writes directly; use
     ``.transpose(0, 2, 1)`` for U (a*a, C, K): BLAS takes transposed operands
-    without a copy. Computed in float64 (F(4x4)'s G holds thirds), then cast.
+    without a copy.
     """
     k, c = w.shape[:2]
-    gg = np.kron(_transform(f).G, _transform(f).G)             # (a*a, 9): (i,j) x (p,q)
-    return (gg @ w.reshape(k * c, 9).T.astype(np.float64)).astype(w.dtype).reshape(-1, k, c)
+    gg = _kron_g(_transform(f), w.dtype)                       # (a*a, 9): (i,j) x (p,q)
+    return (gg @ w.reshape(k * c, 9).T.astype(gg.dtype)).astype(w.dtype).reshape(-1, k, c)
 
 
 def winograd_filter_adjoint(dut, f=None):
     """dU^T (a*a, K, C) -> dw (K, C, 3, 3): G^T du G, the adjoint of winograd_filter."""
     _, k, c = dut.shape
-    gg = np.kron(_transform(f).G, _transform(f).G)
-    return (dut.reshape(-1, k * c).T @ gg).astype(dut.dtype).reshape(k, c, 3, 3)
+    gg = _kron_g(_transform(f), dut.dtype)
+    return (dut.reshape(-1, k * c).T.astype(gg.dtype) @ gg).astype(dut.dtype).reshape(k, c, 3, 3)
+
+
+def _kron_g(f, dtype):
+    """G (x) G in ``dtype`` where G is exact in it (F(2x2): halves), else in float64
+    (F(4x4): thirds and fifteenths, applied in float64 and the result cast once)."""
+    gg = np.kron(f.G, f.G)
+    return gg.astype(dtype) if np.array_equal(gg.astype(dtype), gg) else gg
 
 
 def winograd_input(x, ph, pw, th, tw, out=None, f=None):
