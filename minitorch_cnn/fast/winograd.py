@@ -118,6 +118,8 @@ class Winograd4x4(Winograd2x2):
 
     V and M take 36 values per 4x4 tile, 2.25x the input and output (F(2x2):
     4x), so a chunk holds more images; the workspace is the same shared one.
+    Each chunk's V is kept from forward for backward (``KEEP_V``) instead of
+    recomputed: about 0.4 s of a batch-2,000 training step, for V's memory.
     """
 
     name = "winograd-4x4"

@@ -66,6 +66,22 @@ def _gather(x, b, r0, c0, d):
 
 
 @_jit
+def _scatter_add(dx, b, r0, c0, d):
+    """The a x a patch d (a, a, C) added onto image b of dx at (r0, c0), inside the image only:
+    the adjoint of _gather."""
+    _, h, w, c = dx.shape
+    a = d.shape[0]
+    for u in range(a):
+        r = r0 + u
+        if 0 <= r < h:
+            for q in range(a):
+                col = c0 + q
+                if 0 <= col < w:
+                    for ch in range(c):
+                        dx[b, r, col, ch] += d[u, q, ch]
+
+
+@_jit
 def _tile_in(g, b, row, col, q):
     """q (m, m, K) <- the m x m output tile of g at (row, col), zeros past the edge."""
     _, oh, ow, k = g.shape
@@ -158,7 +174,7 @@ def _output_transform_adjoint(g, th, tw, dm, t, s):
 
 @_jit
 def _input_transform_adjoint(dv, ph, pw, th, tw, dx, t, d):
-    n, h, w, c = dx.shape
+    n, c = dx.shape[0], dx.shape[3]
     for p in range(n * th * tw):
         b, ti, tj = _tile(p, th, tw)
         for i in range(4):                       # t = dv B^T (over columns)
@@ -176,15 +192,7 @@ def _input_transform_adjoint(dv, ph, pw, th, tw, dx, t, d):
                 d[1, j, ch] = t[1, j, ch] - t[2, j, ch] + t[3, j, ch]
                 d[2, j, ch] = t[2, j, ch] + t[1, j, ch] - t[0, j, ch]
                 d[3, j, ch] = -t[3, j, ch]
-        r0, c0 = 2 * ti - ph, 2 * tj - pw       # add the patch back onto dx
-        for u in range(4):
-            r = r0 + u
-            if 0 <= r < h:
-                for q in range(4):
-                    col = c0 + q
-                    if 0 <= col < w:
-                        for ch in range(c):
-                            dx[b, r, col, ch] += d[u, q, ch]
+        _scatter_add(dx, b, 2 * ti - ph, 2 * tj - pw, d)   # the patch back onto dx
 
 
 # ------------------------------------------------------------- F(4x4, 3x3)
@@ -295,7 +303,7 @@ def _output_transform_adjoint4(g, th, tw, dm, q, t):
 
 @_jit
 def _input_transform_adjoint4(dv, ph, pw, th, tw, dx, t, d):
-    n, h, w, c = dx.shape
+    n, c = dx.shape[0], dx.shape[3]
     for p in range(n * th * tw):
         b, ti, tj = _tile(p, th, tw)
         for i in range(6):                       # t = dv B^T (over columns)
@@ -309,15 +317,8 @@ def _input_transform_adjoint4(dv, ph, pw, th, tw, dx, t, d):
                 (d[0, j, ch], d[1, j, ch], d[2, j, ch], d[3, j, ch], d[4, j, ch],
                  d[5, j, ch]) = _b6(t[0, j, ch], t[1, j, ch], t[2, j, ch], t[3, j, ch],
                                     t[4, j, ch], t[5, j, ch])
-        r0, c0 = 4 * ti - ph, 4 * tj - pw       # add the patch back onto dx
-        for u in range(6):
-            r = r0 + u
-            if 0 <= r < h:
-                for q in range(6):
-                    col = c0 + q
-                    if 0 <= col < w:
-                        for ch in range(c):
-                            dx[b, r, col, ch] += d[u, q, ch]
+        _scatter_add(dx, b, 4 * ti - ph, 4 * tj - pw, d)   # the patch back onto dx
+
 
 # --------------------------------------------------------------- wrappers
 def _scratch(f, rows, c, dtype):
