@@ -133,10 +133,20 @@ def test_winograd_kernels_equal_their_twins(f, n, h, w, c, padding, dtype, seed)
         (lambda mod: mod.output_transform_adjoint(g, th, tw, f=f)),
         (lambda mod: mod.input_transform_adjoint(m, x.shape, padding, padding, th, tw, f=f)),
     ]
+    # F(4x4)'s kernels go through the tiles in blocks: one tile a block, three (the
+    # last block short), and the default (one block here)
+    blocks = [1, 3, None] if f is winograd_reference.F4x4 else [None]
+    default = winograd_numba.BLOCK_BYTES
     for fn in pairs:
-        a, b = fn(winograd_numba), fn(winograd_reference)
-        assert a.dtype == b.dtype == dtype and a.shape == b.shape
-        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+        b = fn(winograd_reference)
+        for tiles in blocks:
+            winograd_numba.BLOCK_BYTES = default if tiles is None else tiles * 36 * c * x.itemsize
+            try:
+                a = fn(winograd_numba)
+            finally:
+                winograd_numba.BLOCK_BYTES = default
+            assert a.dtype == b.dtype == dtype and a.shape == b.shape
+            np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
 
 
 @TRANSFORMS
