@@ -195,6 +195,7 @@ F32_CASES = [  # (name, n, h, c, k, kernel, stride, padding): sizes of the real 
     ("winograd-2x2", 8, 4, 128, 128, 3, 1, 1),
     ("winograd-4x4", 4, 15, 64, 256, 3, 1, 1),
     ("winograd-4x4", 4, 7, 256, 256, 3, 1, 1),
+    ("winograd-4x4", 2, 31, 24, 64, 3, 1, 1),
     ("dense-small-map", 8, 2, 256, 64, 3, 1, 1),
 ]
 # Bounds on a ratio of two float32 errors measured in the same run, on the same CPU and
@@ -206,7 +207,7 @@ F32_CASES = [  # (name, n, h, c, k, kernel, stride, padding): sizes of the real 
 # length (|error| <= n eps sum|terms|), so 4x (measured 1.3-2.9x over 5 seeds, one or two
 # BLAS threads).
 F32_BOUND = {("dense-small-map", "dx"): 4.0}
-# F(4x4, 3x3)'s transforms multiply by up to 8 (A^T) and 5/2 (B^T): measured 1.7-8.6x
+# F(4x4, 3x3)'s transforms multiply by up to 8 (A^T) and 5/2 (B^T): measured 1.7-8.8x
 # im2col's error, 1.0-4.1e-6 of the output's scale on these shapes and FastNet's. Issue 14
 # allowed it "if its error stays within 1e-5 of the output scale": that is its bound, and
 # the measured ratio's double is a second one, so that a change that rounds worse still fails.
@@ -244,7 +245,9 @@ SEED_AND_FASTNET = [  # (x_shape, weight_shape, stride, padding) -> the measured
     ((100, 32, 32, 3), (64, 3, 7, 7), 2, 3, "im2col+gemm"),
     ((100, 7, 7, 64), (64, 64, 3, 3), 1, 1, "im2col+gemm"),          # C = 64, odd output
     ((100, 4, 4, 64), (64, 64, 3, 3), 1, 1, "winograd-2x2"),         # C = 64, even output
-    ((512, 31, 31, 24), (64, 24, 3, 3), 1, 1, "im2col+gemm"),        # C = 24
+    ((512, 31, 31, 24), (64, 24, 3, 3), 1, 1, "winograd-4x4"),       # C = 24, 4,096 tiles
+    ((128, 32, 32, 16), (16, 16, 3, 3), 1, 1, "winograd-4x4"),       # C = 16
+    ((512, 32, 32, 8), (16, 8, 3, 3), 1, 1, "im2col+gemm"),          # C = 8
     ((100, 4, 4, 128), (128, 128, 3, 3), 1, 1, "winograd-2x2"),
     ((100, 2, 2, 256), (256, 256, 3, 3), 1, 1, "dense-small-map"),
     ((512, 32, 32, 3), (24, 3, 2, 2), 1, 0, "im2col+gemm"),
@@ -259,7 +262,7 @@ SEED_AND_FASTNET = [  # (x_shape, weight_shape, stride, padding) -> the measured
     ((30, 15, 15, 64), (256, 64, 3, 3), 1, 1, "winograd-2x2"),       # 480: C = 64, odd, K = 256
     ((30, 15, 15, 64), (64, 64, 3, 3), 1, 1, "im2col+gemm"),         # C = 64, odd, K = 64
     ((2000, 3, 3, 256), (256, 256, 3, 3), 1, 1, "winograd-4x4"),     # one tile an image
-    ((2000, 31, 31, 24), (64, 24, 3, 3), 1, 1, "im2col+gemm"),       # C = 24
+    ((2000, 31, 31, 24), (64, 24, 3, 3), 1, 1, "winograd-4x4"),      # C = 24
     ((512, 15, 15, 64), (256, 64, 3, 3), 2, 1, "im2col+gemm (recomputed in backward)"),
     ((100, 7, 7, 256), (64, 256, 1, 1), 1, 0, "gemm (1x1: no im2col copy)"),
 ]

@@ -18,6 +18,7 @@ from .small_map import DenseSmallMap
 from .winograd import Winograd2x2, Winograd4x4
 
 F4X4_MIN_TILES = 512    # F(4x4)'s 36 GEMMs need this many rows (4x4 tiles in the batch)
+F4X4_MIN_CHANNELS = 16  # ... and this long an inner dimension (input channels)
 ALGORITHMS = {"im2col+gemm": Im2colGemm, Winograd2x2.name: Winograd2x2,
               Winograd4x4.name: Winograd4x4, DenseSmallMap.name: DenseSmallMap}
 
@@ -25,9 +26,9 @@ ALGORITHMS = {"im2col+gemm": Im2colGemm, Winograd2x2.name: Winograd2x2,
 def choose(x_shape, weight_shape, stride, padding):
     """The algorithm for a convolution: x (N, H, W, C), weight (K, C, kh, kw).
 
-    * a 3x3 stride-1 convolution with C >= 64 input channels, an output of at least
-      3x3 and at least ``F4X4_MIN_TILES`` 4x4 output tiles in the batch:
-      ``Winograd4x4`` (FastNet's four 3x3 layers after the first at batch 512 and
+    * a 3x3 stride-1 convolution with C >= ``F4X4_MIN_CHANNELS`` input channels, an
+      output of at least 3x3 and at least ``F4X4_MIN_TILES`` 4x4 output tiles in the
+      batch: ``Winograd4x4`` (FastNet's five 3x3 layers at batch 512 and
       2,000; 2.25 multiplies per output instead of F(2x2)'s 4, and V and M
       2.25x the input and output instead of 4x, but 36 GEMMs whose rows are the
       tiles, too short below a few hundred: the seed model's layers at batch
@@ -84,6 +85,13 @@ def choose(x_shape, weight_shape, stride, padding):
     (1.02-1.12x here, a tie there); and on the 3x3 map the dense form, as many
     multiply-adds as im2col and no copy, beat Winograd (0.82-0.91x) and tied
     im2col on Zen 3, so the dense form now takes maps of up to 9 pixels.
+
+    F(4x4) took C >= 64 until its tile transforms ran in blocks of tiles that stay in
+    L2 (kernels/winograd_numba.py, 2026-12-06, same Zen 4): since then it wins with
+    fewer input channels too, forward + backward, ms, F(4x4) / im2col: 24->64 @31x31
+    222 / 335 at batch 512 and 875 / 1348 at 2,000 (PyTorch 488 and 1969);
+    16->16 @32x32 (batch 128) 21 / 37; 32->32 @16x16 (128) 12 / 22; but 8->16
+    @32x32 (512) 76 / 74 and 3->16 61 / 40, hence ``F4X4_MIN_CHANNELS = 16``.
     """
     out_channels, in_channels, kh, kw = weight_shape
     stride, padding = pair(stride), pair(padding)
@@ -91,7 +99,7 @@ def choose(x_shape, weight_shape, stride, padding):
     if (kh, kw) == (3, 3) and stride == (1, 1):
         oh, ow = x_shape[1] + 2 * padding[0] - 2, x_shape[2] + 2 * padding[1] - 2
         tiles = x_shape[0] * -(-oh // 4) * -(-ow // 4)               # rows of F(4x4)'s GEMMs
-        if (in_channels >= 64 and min(oh, ow) >= 3 and tiles >= F4X4_MIN_TILES
+        if (in_channels >= F4X4_MIN_CHANNELS and min(oh, ow) >= 3 and tiles >= F4X4_MIN_TILES
                 and Winograd4x4.applies(*args)):
             return Winograd4x4(*args)
         if x_shape[1] * x_shape[2] <= 9 and DenseSmallMap.applies(*args):
