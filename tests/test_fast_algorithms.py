@@ -134,17 +134,21 @@ def test_winograd_kernels_equal_their_twins(f, n, h, w, c, padding, dtype, seed)
         (lambda mod: mod.input_transform_adjoint(m, x.shape, padding, padding, th, tw, f=f)),
     ]
     # F(4x4)'s kernels go through the tiles in blocks: one tile a block, three (the
-    # last block short), and the default (one block here)
-    blocks = [1, 3, None] if f is winograd_reference.F4x4 else [None]
-    default = winograd_numba.BLOCK_BYTES
+    # last block short), and the default (one block here); on one thread and on two
+    # (two images or more: each thread half of them)
+    runs = ([(1, 1), (3, 2), (None, 1), (None, 2)] if f is winograd_reference.F4x4
+            else [(None, 1)])
+    default = winograd_numba.BLOCK_BYTES, winograd_numba.THREADS
     for fn in pairs:
         b = fn(winograd_reference)
-        for tiles in blocks:
-            winograd_numba.BLOCK_BYTES = default if tiles is None else tiles * 36 * c * x.itemsize
+        for tiles, threads in runs:
+            winograd_numba.BLOCK_BYTES = (default[0] if tiles is None
+                                          else tiles * 36 * c * x.itemsize)
+            winograd_numba.THREADS = threads
             try:
                 a = fn(winograd_numba)
             finally:
-                winograd_numba.BLOCK_BYTES = default
+                winograd_numba.BLOCK_BYTES, winograd_numba.THREADS = default
             assert a.dtype == b.dtype == dtype and a.shape == b.shape
             np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
 

@@ -14,7 +14,8 @@ BatchNorm (+ ReLU) backward in two (the sums, then dx).
 
 The kernels are serial on purpose: each is memory-bound and lasts about a
 millisecond, while OpenBLAS owns both cores for the matrix multiplies around
-them (``minitorch_cnn/_threading.py`` records what two threads cost here).
+them (``minitorch_cnn/_threading.py`` records what two threads cost here, and
+the one exception, Winograd F(4x4)'s longer transforms).
 
 ``cache=True`` writes the machine code next to this file (``__pycache__``), so
 a second process starts warm. With ``NUMBA_DISABLE_JIT=1`` these functions

@@ -30,9 +30,14 @@ Optimizations:
   measured no faster in blocks (0.9-1.4x the time), so its kernels stay tile
   by tile.
 
-Serial, with outputs allocated by NumPy, for the reasons given at the top of
-``numba_kernels.py``.
+Outputs are allocated by NumPy, for the reasons given at the top of
+``numba_kernels.py``. F(2x2)'s kernels are serial, as those are; F(4x4)'s,
+10-50 ms each on a large batch, take a range of tiles so that ``_in_halves``
+can run two halves of the batch's images on two threads at once.
 """
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 
@@ -259,11 +264,10 @@ def _a4(g0, g1, g2, g3):
 
 
 @_jit
-def _input_transform4(x, ph, pw, th, tw, v, d, t):
-    n, _, _, c = x.shape
-    tiles, nb = n * th * tw, t.shape[0]
-    for p0 in range(0, tiles, nb):
-        size = min(nb, tiles - p0)
+def _input_transform4(x, ph, pw, th, tw, v, d, t, lo, hi):
+    c, nb = x.shape[3], t.shape[0]
+    for p0 in range(lo, hi, nb):                 # tiles lo..hi-1, a block at a time
+        size = min(nb, hi - p0)
         for q in range(size):                    # t[q] = B^T d (over rows), per tile
             b, ti, tj = _tile(p0 + q, th, tw)
             _gather(x, b, 4 * ti - ph, 4 * tj - pw, d)
@@ -284,11 +288,10 @@ def _input_transform4(x, ph, pw, th, tw, v, d, t):
 
 
 @_jit
-def _output_transform4(m, th, tw, y, t, s):
-    n, k = y.shape[0], y.shape[3]
-    tiles, nb = n * th * tw, t.shape[0]
-    for p0 in range(0, tiles, nb):
-        size = min(nb, tiles - p0)
+def _output_transform4(m, th, tw, y, t, s, lo, hi):
+    k, nb = y.shape[3], t.shape[0]
+    for p0 in range(lo, hi, nb):                 # tiles lo..hi-1, a block at a time
+        size = min(nb, hi - p0)
         for j in range(6):                       # t = A^T m (rows 6 -> 4), per column of M
             for q in range(size):
                 p = p0 + q
@@ -307,11 +310,10 @@ def _output_transform4(m, th, tw, y, t, s):
 
 
 @_jit
-def _output_transform_adjoint4(g, th, tw, dm, s, t):
-    n, k = g.shape[0], g.shape[3]
-    tiles, nb = n * th * tw, t.shape[0]
-    for p0 in range(0, tiles, nb):
-        size = min(nb, tiles - p0)
+def _output_transform_adjoint4(g, th, tw, dm, s, t, lo, hi):
+    k, nb = g.shape[3], t.shape[0]
+    for p0 in range(lo, hi, nb):                 # tiles lo..hi-1, a block at a time
+        size = min(nb, hi - p0)
         for q in range(size):                    # t[q] = A g (rows 4 -> 6), per tile
             b, ti, tj = _tile(p0 + q, th, tw)
             _tile_in(g, b, 4 * ti, 4 * tj, s)    # s <- the 4x4 patch, zeros past the edge
@@ -331,11 +333,10 @@ def _output_transform_adjoint4(g, th, tw, dm, s, t):
 
 
 @_jit
-def _input_transform_adjoint4(dv, ph, pw, th, tw, dx, d, t):
-    n, c = dx.shape[0], dx.shape[3]
-    tiles, nb = n * th * tw, t.shape[0]
-    for p0 in range(0, tiles, nb):
-        size = min(nb, tiles - p0)
+def _input_transform_adjoint4(dv, ph, pw, th, tw, dx, d, t, lo, hi):
+    c, nb = dx.shape[3], t.shape[0]
+    for p0 in range(lo, hi, nb):                 # tiles lo..hi-1, a block at a time
+        size = min(nb, hi - p0)
         for i in range(6):                       # t = dv B^T (over columns), per row of dV
             e = 6 * i
             for q in range(size):
@@ -357,6 +358,34 @@ def _input_transform_adjoint4(dv, ph, pw, th, tw, dx, d, t):
 
 # --------------------------------------------------------------- wrappers
 BLOCK_BYTES = 256 << 10
+THREADS = 2 if (os.cpu_count() or 1) >= 2 else 1   # for F(4x4)'s kernels: see _in_halves
+_worker = {}                                       # process id -> its one worker thread
+
+
+def _in_halves(images, per_image, run):
+    """``run(lo, hi)`` over the tiles of ``images`` images, ``per_image`` tiles each.
+
+    With ``THREADS = 2`` and two images or more, the second half of the images
+    runs on a worker thread while this thread runs the first (the kernels
+    release the GIL). Halves of whole images: the input adjoint's patches of
+    two images never overlap, so the two threads never write the same value,
+    and every value is computed as in one pass. F(4x4)'s kernels are
+    memory-bound, yet two threads took the preset's transforms from 1.23-1.36
+    to 0.74-0.81 s a step (with OpenBLAS's worker asleep after its multiplies:
+    ``OPENBLAS_THREAD_TIMEOUT`` in ``minitorch_cnn/_threading.py``).
+    """
+    split = images // 2 * per_image if THREADS > 1 else 0
+    if split == 0:
+        run(0, images * per_image)
+        return
+    pool = _worker.get(os.getpid())              # a forked child makes its own
+    if pool is None:
+        pool = _worker[os.getpid()] = ThreadPoolExecutor(1, "minitorch-winograd")
+    later = pool.submit(run, split, images * per_image)
+    try:
+        run(0, split)
+    finally:
+        later.result()
 
 
 def _block(shape, c, dtype):
@@ -380,7 +409,8 @@ def input_transform(x, ph, pw, th, tw, out=None, f=F2x2):
     if _check(f):
         _input_transform(x, ph, pw, th, tw, v, d, np.empty_like(d))
     else:
-        _input_transform4(x, ph, pw, th, tw, v, d, _block((f.a, f.a), c, x.dtype))
+        _in_halves(n, th * tw, lambda lo, hi: _input_transform4(
+            x, ph, pw, th, tw, v, np.empty_like(d), _block((f.a, f.a), c, x.dtype), lo, hi))
     return v
 
 
@@ -391,8 +421,8 @@ def output_transform(m, n, oh, ow, th, tw, out=None, f=F2x2):
     if _check(f):
         _output_transform(m, th, tw, y, np.empty((2, 2, k), m.dtype))
     else:
-        _output_transform4(m, th, tw, y, _block((f.m, f.a), k, m.dtype),
-                           np.empty((f.m, f.m, k), m.dtype))
+        _in_halves(n, th * tw, lambda lo, hi: _output_transform4(
+            m, th, tw, y, _block((f.m, f.a), k, m.dtype), np.empty((f.m, f.m, k), m.dtype), lo, hi))
     return y
 
 
@@ -404,8 +434,8 @@ def output_transform_adjoint(g, th, tw, out=None, f=F2x2):
         _output_transform_adjoint(g, th, tw, dm, np.empty((2, 2, k), g.dtype),
                                   np.empty((4, 2, k), g.dtype))
     else:
-        _output_transform_adjoint4(g, th, tw, dm, np.empty((f.m, f.m, k), g.dtype),
-                                   _block((f.a, f.m), k, g.dtype))
+        _in_halves(n, th * tw, lambda lo, hi: _output_transform_adjoint4(
+            g, th, tw, dm, np.empty((f.m, f.m, k), g.dtype), _block((f.a, f.m), k, g.dtype), lo, hi))
     return dm
 
 
@@ -417,6 +447,7 @@ def input_transform_adjoint(dv, x_shape, ph, pw, th, tw, out=None, f=F2x2):
     if _check(f):
         _input_transform_adjoint(dv, ph, pw, th, tw, dx, *np.empty((2, 4, 4, c), dv.dtype))
     else:
-        _input_transform_adjoint4(dv, ph, pw, th, tw, dx, np.empty((f.a, f.a, c), dv.dtype),
-                                  _block((f.a, f.a), c, dv.dtype))
+        _in_halves(x_shape[0], th * tw, lambda lo, hi: _input_transform_adjoint4(
+            dv, ph, pw, th, tw, dx, np.empty((f.a, f.a, c), dv.dtype), _block((f.a, f.a), c, dv.dtype),
+            lo, hi))
     return dx
