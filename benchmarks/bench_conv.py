@@ -60,10 +60,10 @@ class MinitorchSide:
     def __init__(self, threads, clock="wall"):
         self.clock = clock
         sys.path.insert(0, ROOT)
+        from minitorch_cnn.fast import algorithms  # first: its threading policy precedes NumPy
+
         import numpy as np
         from threadpoolctl import threadpool_limits
-
-        from minitorch_cnn.fast import algorithms
         threadpool_limits(threads, user_api="blas")
         self.np, self.algorithms = np, algorithms
 

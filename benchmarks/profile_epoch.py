@@ -32,6 +32,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+import minitorch_cnn  # noqa: E402,F401  (first: its threading policy precedes NumPy, as in `train`)
 from harness import header, sgemm_gflops  # noqa: E402
 
 # (category, substrings of "file:function"), first match wins

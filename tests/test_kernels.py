@@ -344,11 +344,12 @@ def test_threading_policy_is_set_before_numba_and_respects_the_user():
         import minitorch_cnn
         from minitorch_cnn import _threading
         print(os.environ["OMP_WAIT_POLICY"], os.environ["NUMBA_THREADING_LAYER"],
-              "numba" in sys.modules)
+              os.environ["OPENBLAS_THREAD_TIMEOUT"], "numba" in sys.modules)
     """
-    out = _run(code, unset=("OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER"))
-    assert out.split()[:2] == ["PASSIVE", "workqueue"]
+    out = _run(code, unset=("OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER", "OPENBLAS_THREAD_TIMEOUT"))
+    assert out.split()[:3] == ["PASSIVE", "workqueue", "4"]
     assert _run(code, OMP_WAIT_POLICY="ACTIVE").split()[0] == "ACTIVE"
+    assert _run(code, OPENBLAS_THREAD_TIMEOUT="28").split()[2] == "28"
 
 
 @pytest.mark.skipif(not _memory.glibc(), reason="the malloc policy applies to Linux with glibc only")
