@@ -24,10 +24,11 @@ Two cores, shared by OpenBLAS's threads and, potentially, Numba's. The policy:
   kernel after a multiply has the second core. Measured on a 2-core Zen 4
   (2026-12-06), the cifar10-muon step with F(4x4)'s transforms on two
   threads: transforms 1.23-1.36 -> 0.74-0.81 s, the step 5.07-5.81 ->
-  4.60-4.93 s (three interleaved rounds); the seed model's step at batch 100
-  0.47-0.50 -> 0.39-0.40 s. OpenBLAS reads it when it loads, so it applies
-  where ``minitorch_cnn`` is imported before NumPy (the ``train`` command),
-  and a worker that sleeps costs a wake-up at the next multiply, nothing else.
+  4.60-4.93 s (three interleaved rounds). The seed model's step at batch 100,
+  whose small multiplies each wake the worker, showed no clear difference:
+  0.47-0.50 -> 0.39-0.40 s in one pair of runs, 0.40-0.44 -> 0.42-0.46 s in
+  another. OpenBLAS reads it when it loads, so it applies where
+  ``minitorch_cnn`` is imported before NumPy (the ``train`` command).
 
 Variables the user already set are left alone. ``configure()`` runs when
 ``minitorch_cnn`` is imported; it must come before Numba is imported, because
