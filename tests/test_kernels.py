@@ -346,7 +346,8 @@ def test_threading_policy_is_set_before_numba_and_respects_the_user():
         print(os.environ["OMP_WAIT_POLICY"], os.environ["NUMBA_THREADING_LAYER"],
               os.environ["OPENBLAS_THREAD_TIMEOUT"], "numba" in sys.modules)
     """
-    out = _run(code, unset=("OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER", "OPENBLAS_THREAD_TIMEOUT"))
+    policy = ("OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER", "OPENBLAS_THREAD_TIMEOUT")
+    out = _run(code, unset=policy)
     assert out.split()[:3] == ["PASSIVE", "workqueue", "4"]
     assert _run(code, OMP_WAIT_POLICY="ACTIVE").split()[0] == "ACTIVE"
     assert _run(code, OPENBLAS_THREAD_TIMEOUT="28").split()[2] == "28"

@@ -405,12 +405,12 @@ def input_transform(x, ph, pw, th, tw, out=None, f=F2x2):
     x = np.ascontiguousarray(x)
     n, _, _, c = x.shape
     v = np.empty((f.a * f.a, n * th * tw, c), dtype=x.dtype) if out is None else out
-    d = np.empty((f.a, f.a, c), dtype=x.dtype)
     if _check(f):
-        _input_transform(x, ph, pw, th, tw, v, d, np.empty_like(d))
+        _input_transform(x, ph, pw, th, tw, v, *np.empty((2, 4, 4, c), x.dtype))
     else:
         _in_halves(n, th * tw, lambda lo, hi: _input_transform4(
-            x, ph, pw, th, tw, v, np.empty_like(d), _block((f.a, f.a), c, x.dtype), lo, hi))
+            x, ph, pw, th, tw, v, np.empty((f.a, f.a, c), x.dtype),
+            _block((f.a, f.a), c, x.dtype), lo, hi))
     return v
 
 
@@ -422,7 +422,8 @@ def output_transform(m, n, oh, ow, th, tw, out=None, f=F2x2):
         _output_transform(m, th, tw, y, np.empty((2, 2, k), m.dtype))
     else:
         _in_halves(n, th * tw, lambda lo, hi: _output_transform4(
-            m, th, tw, y, _block((f.m, f.a), k, m.dtype), np.empty((f.m, f.m, k), m.dtype), lo, hi))
+            m, th, tw, y, _block((f.m, f.a), k, m.dtype), np.empty((f.m, f.m, k), m.dtype),
+            lo, hi))
     return y
 
 
@@ -435,7 +436,8 @@ def output_transform_adjoint(g, th, tw, out=None, f=F2x2):
                                   np.empty((4, 2, k), g.dtype))
     else:
         _in_halves(n, th * tw, lambda lo, hi: _output_transform_adjoint4(
-            g, th, tw, dm, np.empty((f.m, f.m, k), g.dtype), _block((f.a, f.m), k, g.dtype), lo, hi))
+            g, th, tw, dm, np.empty((f.m, f.m, k), g.dtype), _block((f.a, f.m), k, g.dtype),
+            lo, hi))
     return dm
 
 
@@ -448,6 +450,6 @@ def input_transform_adjoint(dv, x_shape, ph, pw, th, tw, out=None, f=F2x2):
         _input_transform_adjoint(dv, ph, pw, th, tw, dx, *np.empty((2, 4, 4, c), dv.dtype))
     else:
         _in_halves(x_shape[0], th * tw, lambda lo, hi: _input_transform_adjoint4(
-            dv, ph, pw, th, tw, dx, np.empty((f.a, f.a, c), dv.dtype), _block((f.a, f.a), c, dv.dtype),
-            lo, hi))
+            dv, ph, pw, th, tw, dx, np.empty((f.a, f.a, c), dv.dtype),
+            _block((f.a, f.a), c, dv.dtype), lo, hi))
     return dx
