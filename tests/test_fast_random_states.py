@@ -179,9 +179,10 @@ def test_compiled_equals_plain_from_a_random_state_with_fewer_fusions(fusions):
 @pytest.mark.parametrize("name", ["airbench94_muon", "resnet18"])
 def test_compiled_equals_plain_through_winograd_4x4(monkeypatch, name):
     """F(4x4, 3x3) runs only where a batch has 512 tiles or more, never at the suite's
-    batch of 4: lowered to one tile, it takes every 3x3 layer with 64 input channels or more
-    and an output of at least 3x3 (FastNet's four, ResNet-18's layer1 and layer2 at 32x48
-    input); the same random states, steps and 1e-10."""
+    batch of 4: lowered to one tile, it takes every 3x3 layer with 16 input channels or more
+    and an output of at least 3x3 (FastNet's five, ResNet-18's layer1 and layer2 at 32x48
+    input), its transforms on two threads (two images each) where there are two cores;
+    the same random states, steps and 1e-10."""
     from minitorch_cnn.fast import algorithms
     monkeypatch.setattr(algorithms, "F4X4_MIN_TILES", 1)
     chosen, choose = [], algorithms.choose
