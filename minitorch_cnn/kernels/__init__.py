@@ -164,21 +164,24 @@ def winograd_filter(w, f=None):
     """
     k, c = w.shape[:2]
     gg = _kron_g(_transform(f), w.dtype)                       # (a*a, 9): (i,j) x (p,q)
-    return (gg @ w.reshape(k * c, 9).T.astype(gg.dtype)).astype(w.dtype).reshape(-1, k, c)
+    wt = w.reshape(k * c, 9).T.astype(gg.dtype, copy=False)      # a copy only for float64
+    return (gg @ wt).astype(w.dtype, copy=False).reshape(-1, k, c)
 
 
 def winograd_filter_adjoint(dut, f=None):
     """dU^T (a*a, K, C) -> dw (K, C, 3, 3): G^T du G, the adjoint of winograd_filter."""
     _, k, c = dut.shape
     gg = _kron_g(_transform(f), dut.dtype)
-    return (dut.reshape(-1, k * c).T.astype(gg.dtype) @ gg).astype(dut.dtype).reshape(k, c, 3, 3)
+    du = dut.reshape(-1, k * c).T.astype(gg.dtype, copy=False)   # a copy only for float64
+    return (du @ gg).astype(dut.dtype, copy=False).reshape(k, c, 3, 3)
 
 
 def _kron_g(f, dtype):
     """G (x) G in ``dtype`` where G is exact in it (F(2x2): halves), else in float64
     (F(4x4): thirds and fifteenths, applied in float64 and the result cast once)."""
     gg = np.kron(f.G, f.G)
-    return gg.astype(dtype) if np.array_equal(gg.astype(dtype), gg) else gg
+    cast = gg.astype(dtype)
+    return cast if np.array_equal(cast, gg) else gg
 
 
 def winograd_input(x, ph, pw, th, tw, out=None, f=None):
