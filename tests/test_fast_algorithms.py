@@ -249,8 +249,8 @@ SEED_AND_FASTNET = [  # (x_shape, weight_shape, stride, padding) -> the measured
     ((100, 32, 32, 3), (64, 3, 7, 7), 2, 3, "im2col+gemm"),
     ((100, 7, 7, 64), (64, 64, 3, 3), 1, 1, "im2col+gemm"),          # C = 64, odd output
     ((100, 4, 4, 64), (64, 64, 3, 3), 1, 1, "winograd-2x2"),         # C = 64, even output
-    ((512, 31, 31, 24), (64, 24, 3, 3), 1, 1, "winograd-4x4"),       # C = 24, 4,096 tiles
-    ((128, 32, 32, 16), (16, 16, 3, 3), 1, 1, "winograd-4x4"),       # C = 16
+    ((512, 31, 31, 24), (64, 24, 3, 3), 1, 1, "im2col+gemm"),        # C = 24 < 64, 4,096 tiles
+    ((128, 32, 32, 16), (16, 16, 3, 3), 1, 1, "im2col+gemm"),        # C = 16
     ((512, 32, 32, 8), (16, 8, 3, 3), 1, 1, "im2col+gemm"),          # C = 8
     ((100, 4, 4, 128), (128, 128, 3, 3), 1, 1, "winograd-2x2"),
     ((100, 2, 2, 256), (256, 256, 3, 3), 1, 1, "dense-small-map"),
@@ -266,7 +266,7 @@ SEED_AND_FASTNET = [  # (x_shape, weight_shape, stride, padding) -> the measured
     ((30, 15, 15, 64), (256, 64, 3, 3), 1, 1, "winograd-2x2"),       # 480: C = 64, odd, K = 256
     ((30, 15, 15, 64), (64, 64, 3, 3), 1, 1, "im2col+gemm"),         # C = 64, odd, K = 64
     ((2000, 3, 3, 256), (256, 256, 3, 3), 1, 1, "winograd-4x4"),     # one tile an image
-    ((2000, 31, 31, 24), (64, 24, 3, 3), 1, 1, "winograd-4x4"),      # C = 24
+    ((2000, 31, 31, 24), (64, 24, 3, 3), 1, 1, "im2col+gemm"),       # C = 24
     ((512, 15, 15, 64), (256, 64, 3, 3), 2, 1, "im2col+gemm (recomputed in backward)"),
     ((100, 7, 7, 256), (64, 256, 1, 1), 1, 0, "gemm (1x1: no im2col copy)"),
 ]

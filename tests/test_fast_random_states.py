@@ -179,16 +179,19 @@ def test_compiled_equals_plain_from_a_random_state_with_fewer_fusions(fusions):
 @pytest.mark.parametrize("name", ["airbench94_muon", "resnet18"])
 def test_compiled_equals_plain_through_winograd_4x4(monkeypatch, name):
     """F(4x4, 3x3) runs only where a batch has 512 tiles or more, never at the suite's
-    batch of 4: lowered to one tile, it takes every 3x3 layer with 16 input channels or more
-    and an output of at least 3x3 (FastNet's five, ResNet-18's layer1 and layer2 at 32x48
-    input), its transforms on two threads (two images each) where there are two cores;
-    the same random states, steps and 1e-10."""
+    batch of 4: lowered to one tile and 16 input channels (from 64), it takes every 3x3
+    layer with an output of at least 3x3 (FastNet's five, its 24-channel one included,
+    ResNet-18's layer1 and layer2 at 32x48 input), its transforms on two threads (two
+    images each) where there are two cores; the same random states, steps and 1e-10."""
     from minitorch_cnn.fast import algorithms
     monkeypatch.setattr(algorithms, "F4X4_MIN_TILES", 1)
-    chosen, choose = [], algorithms.choose
-    monkeypatch.setattr(algorithms, "choose", lambda *args: chosen.append(choose(*args)) or chosen[-1])
+    monkeypatch.setattr(algorithms, "F4X4_MIN_CHANNELS", 16)
+    chosen, choose = [], algorithms.choose                   # (input channels, algorithm)
+    monkeypatch.setattr(algorithms, "choose",
+                        lambda *args: chosen.append((args[1][1], choose(*args))) or chosen[-1][1])
     run_side_by_side(name, [True, True, False])
-    assert "winograd-4x4" in {a.name for a in chosen}, {a.name for a in chosen}
+    taken = {c for c, a in chosen if a.name == "winograd-4x4"}
+    assert taken and (name != "airbench94_muon" or 24 in taken), chosen
 
 
 @pytest.mark.torch
